@@ -1,0 +1,231 @@
+//! The `txnchain` command.
+
+mod attest;
+mod bench;
+mod duration;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use alloy_primitives::U256;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use txnchain_node::dev::{DevOptions, dev_genesis};
+use txnchain_node::{NodeConfig, start};
+use txnchain_primitives::GenesisConfig;
+
+#[derive(Parser)]
+#[command(
+    name = "txnchain",
+    version,
+    about = "TxnChain: a confidential EVM ledger"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a single-node development chain with prefunded accounts (like anvil).
+    Dev(DevArgs),
+    /// Run a node from a genesis file (no dev accounts, signing methods refused).
+    Node(NodeArgs),
+    /// Verify attestation evidence (a node's, or a file).
+    Attest(attest::AttestArgs),
+    /// Benchmarks against a running node.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct CommonArgs {
+    /// Persist the chain here; without it a temporary directory is used and deleted at exit.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to serve JSON-RPC (HTTP and WebSocket) on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to serve on (0 picks a free one).
+    #[arg(long, default_value_t = 8545)]
+    port: u16,
+    /// Block cadence: below 1s, blocks are cut on demand at most this often (nothing while
+    /// idle); 1s or more gives fixed-interval blocks, empty or not. Examples: 10ms, 2s.
+    #[arg(long, default_value = "10ms", value_parser = duration::parse)]
+    block_interval: Duration,
+    /// Keep the state of every block (default: the last 10,000 blocks or hour, whichever is more).
+    #[arg(long)]
+    archive: bool,
+}
+
+#[derive(clap::Args)]
+struct TeeArgs {
+    /// TEE platform: auto (hardware only; never falls back to virtual), virtual, sev-snp, tdx.
+    #[arg(long)]
+    tee: Option<txnchain_tee::TeeChoice>,
+    /// configfs-tsm report directory.
+    #[arg(long, default_value = "/sys/kernel/config/tsm/report")]
+    tsm_root: PathBuf,
+    /// SEV-SNP: directory holding the VCEK/ASK/ARK when the host does not supply them.
+    #[arg(long)]
+    snp_cert_dir: Option<PathBuf>,
+    /// TDX: directory holding DCAP collateral to include in evidence.
+    #[arg(long)]
+    tdx_collateral_dir: Option<PathBuf>,
+}
+
+impl TeeArgs {
+    fn platform(&self) -> txnchain_tee::PlatformConfig {
+        txnchain_tee::PlatformConfig {
+            configfs_root: self.tsm_root.clone(),
+            snp_cert_dir: self.snp_cert_dir.clone(),
+            tdx_collateral_dir: self.tdx_collateral_dir.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct DevArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    tee: TeeArgs,
+    /// Chain id.
+    #[arg(long, default_value_t = txnchain_primitives::chain::DEV_CHAIN_ID)]
+    chain_id: u64,
+    /// Number of prefunded dev accounts.
+    #[arg(long, default_value_t = 10)]
+    accounts: u32,
+    /// Balance of each dev account, in ETH.
+    #[arg(long, default_value_t = 10_000)]
+    balance: u64,
+    /// Use this geth-style genesis JSON instead of the generated one (dev keys still sign).
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct NodeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(flatten)]
+    tee: TeeArgs,
+    /// Geth-style genesis JSON.
+    #[arg(long)]
+    genesis: PathBuf,
+}
+
+fn read_genesis(path: &PathBuf) -> anyhow::Result<GenesisConfig> {
+    let json =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    GenesisConfig::from_json(&json).with_context(|| format!("parsing {}", path.display()))
+}
+
+fn print_accounts(keys: &[alloy_signer_local::PrivateKeySigner], balance_eth: u64) {
+    println!("\nAvailable Accounts\n==================\n");
+    for (i, k) in keys.iter().enumerate() {
+        println!(
+            "({i}) {} ({balance_eth}.000000000000000000 ETH)",
+            k.address()
+        );
+    }
+    println!("\nPrivate Keys\n==================\n");
+    for (i, k) in keys.iter().enumerate() {
+        println!("({i}) 0x{}", alloy_primitives::hex::encode(k.to_bytes()));
+    }
+    println!(
+        "\nWallet\n==================\nMnemonic:          {}\nDerivation path:   m/44'/60'/0'/0/\n",
+        txnchain_primitives::dev::DEV_MNEMONIC
+    );
+}
+
+async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let chain_id = config.genesis.spec.chain_id;
+    let node = start(config).await?;
+    println!("Chain ID: {chain_id}");
+    println!("Listening on {}", node.addr);
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    node.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Dev(a) => {
+                let opts = DevOptions {
+                    chain_id: a.chain_id,
+                    accounts: a.accounts,
+                    balance: U256::from(a.balance) * U256::from(10u64).pow(U256::from(18)),
+                };
+                let (mut genesis, keys) = dev_genesis(&opts)?;
+                if let Some(path) = &a.genesis {
+                    genesis = read_genesis(path)?;
+                }
+                tracing::warn!(
+                    "dev mode: accounts use the public test mnemonic; never use them for real value"
+                );
+                print_accounts(&keys, a.balance);
+                let c = a.common;
+                run(NodeConfig {
+                    data_dir: c.data_dir,
+                    listen: SocketAddr::new(c.host, c.port),
+                    genesis,
+                    dev_signers: keys,
+                    block_interval: c.block_interval,
+                    archive: c.archive,
+                    cors_origins: Some(vec!["*".into()]),
+                    tee: a.tee.tee.unwrap_or(txnchain_tee::TeeChoice::Virtual),
+                    platform: a.tee.platform(),
+                })
+                .await
+            }
+            Command::Node(a) => {
+                let genesis = read_genesis(&a.genesis)?;
+                let c = a.common;
+                run(NodeConfig {
+                    data_dir: c.data_dir,
+                    listen: SocketAddr::new(c.host, c.port),
+                    genesis,
+                    dev_signers: vec![],
+                    block_interval: c.block_interval,
+                    archive: c.archive,
+                    cors_origins: None,
+                    tee: a.tee.tee.unwrap_or_default(),
+                    platform: a.tee.platform(),
+                })
+                .await
+            }
+            Command::Attest(args) => std::process::exit(attest::run(args).await),
+            Command::Bench(args) => bench::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,318 @@
+//! Executing and sealing blocks.
+
+use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header, proofs};
+use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
+use alloy_primitives::{B256, Bloom, Bytes, U256};
+use revm::context::result::{EVMError, InvalidTransaction};
+use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use txnchain_primitives::{ChainSpec, RecoveredTx, SealedHeader, StoredReceipt};
+use txnchain_storage::{PreparedState, Snapshot, StateChanges};
+
+pub use crate::env::BlockContext;
+use crate::env::{cfg_env, tx_env};
+use crate::{ExecError, Overlay, StateSource};
+
+/// A transaction the builder left out, and whether it can never become valid.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    /// The transaction.
+    pub hash: B256,
+    /// geth-style reason.
+    pub reason: String,
+    /// `true` when the transaction can never be included (nonce too low, unaffordable…);
+    /// `false` when it may fit a later block (nonce gap, block full).
+    pub permanent: bool,
+}
+
+/// The result of executing a block's transactions.
+#[derive(Debug, Clone, Default)]
+pub struct Executed {
+    /// Included transactions, in order.
+    pub transactions: Vec<RecoveredTx>,
+    /// One receipt per included transaction.
+    pub receipts: Vec<StoredReceipt>,
+    /// State written by the block.
+    pub changes: StateChanges,
+    /// Total gas used.
+    pub gas_used: u64,
+    /// Transactions left out (build mode only).
+    pub skipped: Vec<Skipped>,
+}
+
+/// geth's message for a transaction rejected by the EVM's validation.
+pub fn invalid_tx_message(e: &InvalidTransaction) -> (String, bool) {
+    use InvalidTransaction as I;
+    match e {
+        I::NonceTooLow { tx, state } => (
+            format!("nonce too low: next nonce {state}, tx nonce {tx}"),
+            true,
+        ),
+        I::NonceTooHigh { tx, state } => (
+            format!("nonce too high: next nonce {state}, tx nonce {tx}"),
+            false,
+        ),
+        I::LackOfFundForMaxFee { fee, balance } => (
+            format!("insufficient funds for gas * price + value: balance {balance}, tx cost {fee}"),
+            true,
+        ),
+        I::CallGasCostMoreThanGasLimit {
+            initial_gas,
+            gas_limit,
+        } => (
+            format!("intrinsic gas too low: gas {gas_limit}, minimum needed {initial_gas}"),
+            true,
+        ),
+        I::GasFloorMoreThanGasLimit {
+            gas_floor,
+            gas_limit,
+        } => (
+            format!(
+                "insufficient gas for floor data gas cost: gas {gas_limit}, minimum needed {gas_floor}"
+            ),
+            true,
+        ),
+        I::CallerGasLimitMoreThanBlock => ("exceeds block gas limit".into(), true),
+        I::TxGasLimitGreaterThanCap { gas_limit, cap } => (
+            format!("transaction gas limit too high (cap: {cap}, tx: {gas_limit})"),
+            true,
+        ),
+        I::GasPriceLessThanBasefee => ("max fee per gas less than block base fee".into(), true),
+        I::PriorityFeeGreaterThanMaxFee => (
+            "max priority fee per gas higher than max fee per gas".into(),
+            true,
+        ),
+        I::RejectCallerWithCode => ("sender not an eoa".into(), true),
+        I::InvalidChainId | I::MissingChainId => ("invalid chain id for signer".into(), true),
+        I::CreateInitCodeSizeLimit => ("max initcode size exceeded".into(), true),
+        I::EmptyAuthorizationList => ("EIP-7702 transaction with empty auth list".into(), true),
+        other => (other.to_string(), true),
+    }
+}
+
+/// Executes `txs` on top of `base` in block context `ctx`.
+///
+/// With `strict`, any transaction that fails validation is an error (replaying a sealed
+/// block); otherwise it is skipped and reported (building a block).
+pub fn execute_block<S: StateSource>(
+    chain: &ChainSpec,
+    ctx: &BlockContext,
+    base: S,
+    txs: impl IntoIterator<Item = RecoveredTx>,
+    strict: bool,
+) -> Result<Executed, ExecError> {
+    let overlay = Overlay::new(base);
+    let mut evm = Context::mainnet()
+        .with_db(overlay)
+        .with_cfg(cfg_env(chain, ctx.number))
+        .with_block(ctx.block_env())
+        .build_mainnet();
+    let mut out = Executed::default();
+    let mut log_index = 0u64;
+    for tx in txs {
+        if out.transactions.len() >= chain.max_block_txs {
+            if strict {
+                return Err(ExecError::InvalidBlock("too many transactions".into()));
+            }
+            out.skipped.push(Skipped {
+                hash: tx.hash,
+                reason: "block full".into(),
+                permanent: false,
+            });
+            continue;
+        }
+        if out.gas_used + tx.gas_limit() > ctx.gas_limit {
+            if strict {
+                return Err(ExecError::InvalidBlock("block gas limit exceeded".into()));
+            }
+            out.skipped.push(Skipped {
+                hash: tx.hash,
+                reason: "block full".into(),
+                permanent: false,
+            });
+            continue;
+        }
+        let result = match evm.transact_commit(tx_env(&tx)) {
+            Ok(r) => r,
+            Err(EVMError::Transaction(e)) => {
+                let (reason, permanent) = invalid_tx_message(&e);
+                if strict {
+                    return Err(ExecError::InvalidTransaction(format!(
+                        "{}: {reason}",
+                        tx.hash
+                    )));
+                }
+                out.skipped.push(Skipped {
+                    hash: tx.hash,
+                    reason,
+                    permanent,
+                });
+                continue;
+            }
+            Err(EVMError::Database(e)) => return Err(e),
+            Err(e) => return Err(ExecError::Evm(e.to_string())),
+        };
+        let gas_used = result.tx_gas_used();
+        out.gas_used += gas_used;
+        let logs = result.logs().to_vec();
+        let n_logs = logs.len() as u64;
+        out.receipts.push(StoredReceipt {
+            tx_type: tx.envelope.tx_type() as u8,
+            success: result.is_success(),
+            cumulative_gas_used: out.gas_used,
+            gas_used,
+            effective_gas_price: tx.effective_gas_price(ctx.base_fee),
+            from: tx.sender,
+            to: match alloy_consensus::Transaction::to(&tx.envelope) {
+                Some(a) => Bytes::copy_from_slice(a.as_slice()),
+                None => Bytes::new(),
+            },
+            contract_address: result
+                .created_address()
+                .map(|a| Bytes::copy_from_slice(a.as_slice()))
+                .unwrap_or_default(),
+            logs,
+            first_log_index: log_index,
+        });
+        log_index += n_logs;
+        out.transactions.push(tx);
+    }
+    let mut overlay = evm.ctx.journaled_state.database;
+    // All fees go to the beneficiary: revm pays it the priority fee; the base fee, which
+    // Ethereum burns, is credited here.
+    if out.gas_used > 0 {
+        let burned = U256::from(ctx.base_fee) * U256::from(out.gas_used);
+        overlay.add_balance(ctx.beneficiary, burned)?;
+    }
+    out.changes = overlay.into_changes();
+    Ok(out)
+}
+
+/// Computes the block's roots and seals its header. `parent` is the snapshot the block was
+/// executed on.
+pub fn seal_block(
+    ctx: &BlockContext,
+    executed: &Executed,
+    parent: &Snapshot,
+) -> Result<(SealedHeader, PreparedState), ExecError> {
+    let prepared = parent.prepare_state(&executed.changes)?;
+    let envelopes: Vec<_> = executed
+        .transactions
+        .iter()
+        .map(|t| t.envelope.clone())
+        .collect();
+    let receipt_envelopes: Vec<_> = executed.receipts.iter().map(|r| r.envelope()).collect();
+    let mut bloom = Bloom::ZERO;
+    for r in &receipt_envelopes {
+        bloom.accrue_bloom(r.logs_bloom());
+    }
+    let header = Header {
+        parent_hash: ctx.parent_hash,
+        ommers_hash: EMPTY_OMMER_ROOT_HASH,
+        beneficiary: ctx.beneficiary,
+        state_root: prepared.state_root,
+        transactions_root: proofs::calculate_transaction_root(&envelopes),
+        receipts_root: proofs::calculate_receipt_root(&receipt_envelopes),
+        logs_bloom: bloom,
+        difficulty: U256::ZERO,
+        number: ctx.number,
+        gas_limit: ctx.gas_limit,
+        gas_used: executed.gas_used,
+        timestamp: ctx.timestamp,
+        extra_data: Bytes::new(),
+        mix_hash: ctx.prevrandao,
+        nonce: Default::default(),
+        base_fee_per_gas: Some(ctx.base_fee),
+        withdrawals_root: Some(alloy_trie_empty_root()),
+        blob_gas_used: Some(0),
+        excess_blob_gas: Some(0),
+        parent_beacon_block_root: Some(B256::ZERO),
+        requests_hash: Some(EMPTY_REQUESTS_HASH),
+        ..Default::default()
+    };
+    Ok((SealedHeader::seal(header), prepared))
+}
+
+fn alloy_trie_empty_root() -> B256 {
+    alloy_consensus::constants::EMPTY_WITHDRAWALS
+}
+
+/// The block context a sealed header fixes.
+pub fn context_of(header: &Header) -> BlockContext {
+    BlockContext {
+        number: header.number,
+        timestamp: header.timestamp,
+        beneficiary: header.beneficiary,
+        prevrandao: header.mix_hash,
+        gas_limit: header.gas_limit,
+        base_fee: header.base_fee_per_gas.unwrap_or_default(),
+        parent_hash: header.parent_hash,
+    }
+}
+
+/// Checks a re-executed block against its sealed header.
+pub fn compare_roots(expected: &Header, computed: &Header) -> Result<(), ExecError> {
+    let checks: [(&'static str, String, String); 5] = [
+        (
+            "stateRoot",
+            expected.state_root.to_string(),
+            computed.state_root.to_string(),
+        ),
+        (
+            "receiptsRoot",
+            expected.receipts_root.to_string(),
+            computed.receipts_root.to_string(),
+        ),
+        (
+            "transactionsRoot",
+            expected.transactions_root.to_string(),
+            computed.transactions_root.to_string(),
+        ),
+        (
+            "gasUsed",
+            expected.gas_used.to_string(),
+            computed.gas_used.to_string(),
+        ),
+        (
+            "logsBloom",
+            expected.logs_bloom.to_string(),
+            computed.logs_bloom.to_string(),
+        ),
+    ];
+    for (what, e, c) in checks {
+        if e != c {
+            return Err(ExecError::Divergence {
+                number: expected.number,
+                what,
+                expected: e,
+                computed: c,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Executes `txs` in order on top of `base` and returns the overlay holding their writes:
+/// the state just before the next transaction of the block (used to trace it).
+pub fn execute_prefix<S: StateSource>(
+    chain: &ChainSpec,
+    ctx: &BlockContext,
+    base: S,
+    txs: &[RecoveredTx],
+) -> Result<Overlay<S>, ExecError> {
+    let mut evm = Context::mainnet()
+        .with_db(Overlay::new(base))
+        .with_cfg(cfg_env(chain, ctx.number))
+        .with_block(ctx.block_env())
+        .build_mainnet();
+    for tx in txs {
+        match evm.transact_commit(tx_env(tx)) {
+            Ok(_) => {}
+            Err(EVMError::Transaction(e)) => {
+                return Err(ExecError::InvalidTransaction(invalid_tx_message(&e).0));
+            }
+            Err(EVMError::Database(e)) => return Err(e),
+            Err(e) => return Err(ExecError::Evm(e.to_string())),
+        }
+    }
+    Ok(evm.ctx.journaled_state.database)
+}

@@ -1,0 +1,251 @@
+//! Calls that do not commit: `eth_call`, `eth_estimateGas`, `eth_createAccessList`, and
+//! geth-style traces (`debug_traceCall`, `debug_traceTransaction`).
+
+use alloy_primitives::Bytes;
+use alloy_rpc_types_eth::AccessList;
+use alloy_rpc_types_trace::geth::{
+    GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions, GethTrace, NoopFrame,
+};
+use revm::context::result::{EVMError, ExecutionResult, ResultAndState};
+use revm::context::{CfgEnv, TxEnv};
+use revm::database_interface::WrapDatabaseRef;
+use revm::{Context, ExecuteEvm, InspectEvm, MainBuilder, MainContext};
+use revm_inspectors::access_list::AccessListInspector;
+use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
+use txnchain_primitives::ChainSpec;
+
+use crate::block::invalid_tx_message;
+use crate::env::{BlockContext, CallInput, call_env, cfg_env};
+use crate::{ExecError, Overlay, StateSource};
+
+/// The configuration for calls: like geth's `eth_call`, nonces are not checked, the base fee
+/// does not apply when no gas price is given, and calls may come from contract addresses.
+pub fn call_cfg(chain: &ChainSpec, number: u64, input: &CallInput) -> CfgEnv {
+    let mut cfg = cfg_env(chain, number);
+    cfg.disable_nonce_check = true;
+    cfg.disable_eip3607 = true;
+    let priced =
+        input.gas_price.is_some_and(|p| p > 0) || input.max_fee_per_gas.is_some_and(|p| p > 0);
+    cfg.disable_base_fee = !priced;
+    cfg
+}
+
+fn map_err(e: EVMError<ExecError>) -> ExecError {
+    match e {
+        EVMError::Transaction(t) => ExecError::InvalidTransaction(invalid_tx_message(&t).0),
+        EVMError::Database(d) => d,
+        EVMError::Header(h) => ExecError::InvalidBlock(h.to_string()),
+        other => ExecError::Evm(other.to_string()),
+    }
+}
+
+fn tx_for<S: StateSource>(
+    chain: &ChainSpec,
+    overlay: &Overlay<S>,
+    input: &CallInput,
+) -> Result<TxEnv, ExecError> {
+    let nonce = match input.nonce {
+        Some(n) => n,
+        None => revm::DatabaseRef::basic_ref(overlay, input.from)?
+            .map(|a| a.nonce)
+            .unwrap_or(0),
+    };
+    Ok(call_env(input, chain.chain_id, nonce))
+}
+
+/// Runs a call on `overlay` without committing.
+pub fn call<S: StateSource>(
+    chain: &ChainSpec,
+    ctx: &BlockContext,
+    overlay: &Overlay<S>,
+    input: &CallInput,
+) -> Result<ResultAndState, ExecError> {
+    let tx = tx_for(chain, overlay, input)?;
+    let mut evm = Context::mainnet()
+        .with_db(WrapDatabaseRef(overlay))
+        .with_cfg(call_cfg(chain, ctx.number, input))
+        .with_block(ctx.block_env())
+        .build_mainnet();
+    evm.transact(tx)
+        .map(|r| ResultAndState::new(r.result, r.state))
+        .map_err(map_err)
+}
+
+/// Why gas estimation failed.
+#[derive(Debug)]
+pub enum EstimateError {
+    /// The call reverts at the highest allowed gas: `execution reverted` with its data.
+    Reverted(Bytes),
+    /// The call fails even with all the gas allowed.
+    GasRequiredExceedsAllowance(u64),
+    /// The call halts for another reason.
+    Halted(String),
+    /// Validation or state error.
+    Exec(ExecError),
+}
+
+impl From<ExecError> for EstimateError {
+    fn from(e: ExecError) -> Self {
+        EstimateError::Exec(e)
+    }
+}
+
+/// Estimates the gas a call needs, by binary search like geth (within 1.5%).
+pub fn estimate_gas<S: StateSource>(
+    chain: &ChainSpec,
+    ctx: &BlockContext,
+    overlay: &Overlay<S>,
+    input: &CallInput,
+    cap: u64,
+) -> Result<u64, EstimateError> {
+    let mut probe = input.clone();
+    probe.gas = cap;
+    let first = call(chain, ctx, overlay, &probe)?;
+    let used = match first.result {
+        ExecutionResult::Success { .. } => first.result.tx_gas_used(),
+        ExecutionResult::Revert { output, .. } => return Err(EstimateError::Reverted(output)),
+        ExecutionResult::Halt { reason, .. } => {
+            return Err(match format!("{reason:?}").as_str() {
+                r if r.contains("OutOfGas") => EstimateError::GasRequiredExceedsAllowance(cap),
+                r => EstimateError::Halted(r.to_string()),
+            });
+        }
+    };
+    let succeeds = |gas: u64| -> Result<bool, EstimateError> {
+        let mut p = input.clone();
+        p.gas = gas;
+        match call(chain, ctx, overlay, &p) {
+            Ok(r) => Ok(r.result.is_success()),
+            Err(ExecError::InvalidTransaction(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let mut lo = used.saturating_sub(1);
+    let mut hi = cap;
+    // Most calls need only what they used plus the 1/64 held back by CALL (EIP-150).
+    let optimistic = (used + 2_300) * 64 / 63;
+    if optimistic < hi {
+        if succeeds(optimistic)? {
+            hi = optimistic;
+        } else {
+            lo = optimistic;
+        }
+    }
+    while lo + 1 < hi {
+        if (hi - lo) * 1000 / hi < 15 {
+            break;
+        }
+        let mid = lo + (hi - lo) / 2;
+        if succeeds(mid)? {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    Ok(hi)
+}
+
+/// Builds the access list a call touches (`eth_createAccessList`), returning it with the gas
+/// the call uses with that list and the error, if the call fails.
+pub fn create_access_list<S: StateSource>(
+    chain: &ChainSpec,
+    ctx: &BlockContext,
+    overlay: &Overlay<S>,
+    input: &CallInput,
+) -> Result<(AccessList, u64, Option<ExecutionResult>), ExecError> {
+    let mut input = input.clone();
+    let tx = tx_for(chain, overlay, &input)?;
+    let mut inspector = AccessListInspector::new(input.access_list.clone());
+    let precompiles =
+        revm::handler::EthPrecompiles::new(crate::env::spec_id(chain.fork_at(ctx.number)));
+    let mut excluded: Vec<_> = precompiles.precompiles.addresses().copied().collect();
+    excluded.push(input.from);
+    if let Some(to) = input.to {
+        excluded.push(to);
+    }
+    let _ = excluded;
+    {
+        let mut evm = Context::mainnet()
+            .with_db(WrapDatabaseRef(overlay))
+            .with_cfg(call_cfg(chain, ctx.number, &input))
+            .with_block(ctx.block_env())
+            .build_mainnet_with_inspector(&mut inspector);
+        evm.inspect_tx(tx).map_err(map_err)?;
+    }
+    let list = inspector.into_access_list();
+    input.access_list = list.clone();
+    let result = call(chain, ctx, overlay, &input)?;
+    let gas = result.result.tx_gas_used();
+    let failed = (!result.result.is_success()).then_some(result.result);
+    Ok((list, gas, failed))
+}
+
+/// Traces a transaction with a geth tracer on top of `overlay` (which holds the state just
+/// before it). Supported: the default struct logger, `callTracer`, `prestateTracer`,
+/// `noopTracer`.
+pub fn trace<S: StateSource>(
+    chain: &ChainSpec,
+    ctx: &BlockContext,
+    overlay: &Overlay<S>,
+    tx: TxEnv,
+    cfg: CfgEnv,
+    opts: &GethDebugTracingOptions,
+) -> Result<GethTrace, ExecError> {
+    let _ = chain;
+    let run =
+        |config: TracingInspectorConfig| -> Result<(TracingInspector, ResultAndState), ExecError> {
+            let mut inspector = TracingInspector::new(config);
+            let res = {
+                let mut evm = Context::mainnet()
+                    .with_db(WrapDatabaseRef(overlay))
+                    .with_cfg(cfg.clone())
+                    .with_block(ctx.block_env())
+                    .build_mainnet_with_inspector(&mut inspector);
+                evm.inspect_tx(tx.clone()).map_err(map_err)?
+            };
+            Ok((inspector, ResultAndState::new(res.result, res.state)))
+        };
+    match &opts.tracer {
+        None => {
+            let config = TracingInspectorConfig::from_geth_config(&opts.config);
+            let (insp, res) = run(config)?;
+            let gas = res.result.tx_gas_used();
+            let output = res.result.output().cloned().unwrap_or_default();
+            Ok(insp
+                .into_geth_builder()
+                .geth_traces(gas, output, opts.config)
+                .into())
+        }
+        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::CallTracer)) => {
+            let call_config = opts
+                .tracer_config
+                .clone()
+                .into_call_config()
+                .map_err(|e| ExecError::Evm(format!("invalid tracer config: {e}")))?;
+            let (insp, res) = run(TracingInspectorConfig::from_geth_call_config(&call_config))?;
+            let gas = res.result.tx_gas_used();
+            Ok(insp
+                .into_geth_builder()
+                .geth_call_traces(call_config, gas)
+                .into())
+        }
+        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::PreStateTracer)) => {
+            let pre_config = opts
+                .tracer_config
+                .clone()
+                .into_pre_state_config()
+                .map_err(|e| ExecError::Evm(format!("invalid tracer config: {e}")))?;
+            let (insp, res) = run(TracingInspectorConfig::from_geth_prestate_config(
+                &pre_config,
+            ))?;
+            let frame =
+                insp.into_geth_builder()
+                    .geth_prestate_traces(&res, &pre_config, overlay)?;
+            Ok(frame.into())
+        }
+        Some(GethDebugTracerType::BuiltInTracer(GethDebugBuiltInTracerType::NoopTracer)) => {
+            Ok(NoopFrame::default().into())
+        }
+        Some(other) => Err(ExecError::Evm(format!("tracer {other:?} is not supported"))),
+    }
+}

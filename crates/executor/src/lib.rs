@@ -1,0 +1,24 @@
+//! EVM execution for TxnChain, on revm.
+//!
+//! - [`state`]: the read interface to committed state (latest or at a past block);
+//! - [`overlay`]: a revm database that layers a block's (or a call's) writes over committed
+//!   state and yields the block's [`StateChanges`](txnchain_storage::StateChanges);
+//! - [`env`]: transaction, block and config environments from TxnChain types, with the fork
+//!   pinned by the chain spec;
+//! - [`block`]: executing a block (building or replaying) into receipts, state changes and a
+//!   sealed header with real roots;
+//! - [`call`]: `eth_call`, gas estimation, access lists and geth-style traces.
+//!
+//! Execution is deterministic: nothing here reads the clock or any node-local state.
+
+pub mod block;
+pub mod call;
+pub mod env;
+mod error;
+pub mod overlay;
+pub mod state;
+
+pub use block::{BlockContext, Executed, execute_block, seal_block};
+pub use error::ExecError;
+pub use overlay::Overlay;
+pub use state::{SnapshotState, StateSource};

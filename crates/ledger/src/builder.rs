@@ -1,0 +1,161 @@
+//! The block builder: cuts a block when there is work, executes it on an overlay of the last
+//! applied state, seals it and appends it to the log.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+use txnchain_executor::{BlockContext, SnapshotState, execute_block, seal_block};
+use txnchain_primitives::SealedBlock;
+use txnchain_storage::BlockWrite;
+
+use crate::{BlockLog, Ledger, LedgerError};
+
+/// When blocks are cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockMode {
+    /// Cut a block as soon as there is work, at most once per interval; nothing while idle.
+    OnDemand(Duration),
+    /// Cut a block every interval, empty or not.
+    Fixed(Duration),
+}
+
+impl BlockMode {
+    /// Intervals of one second or more give fixed-interval blocks; shorter ones give blocks on
+    /// demand with that minimum spacing.
+    pub fn from_interval(interval: Duration) -> Self {
+        if interval >= Duration::from_secs(1) {
+            BlockMode::Fixed(interval)
+        } else {
+            BlockMode::OnDemand(interval)
+        }
+    }
+}
+
+/// Builds blocks and hands them to the log.
+pub struct Builder<L> {
+    ledger: Arc<Ledger>,
+    log: Arc<L>,
+    mode: BlockMode,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl<L: BlockLog> Builder<L> {
+    /// A builder for `ledger` appending to `log`.
+    pub fn new(ledger: Arc<Ledger>, log: Arc<L>, mode: BlockMode) -> Self {
+        Builder { ledger, log, mode }
+    }
+
+    /// Runs until `shutdown` turns true. Errors other than a stopped pipeline are logged and
+    /// the builder carries on with the next block.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let (interval, fixed) = match self.mode {
+            BlockMode::OnDemand(d) => (d, false),
+            BlockMode::Fixed(d) => (d, true),
+        };
+        let mut last_cut = Instant::now() - interval;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if !fixed {
+                let notified = self.ledger.pool().notified();
+                if self.ledger.pool().is_empty() {
+                    tokio::select! {
+                        _ = notified => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(last_cut + interval) => {}
+                _ = shutdown.changed() => return,
+            }
+            last_cut = Instant::now();
+            let ledger = self.ledger.clone();
+            let built = tokio::task::spawn_blocking(move || build_block(&ledger, fixed)).await;
+            match built {
+                Ok(Ok(Some(block))) => {
+                    let number = block.number();
+                    if let Err(e) = self.log.append(block).await {
+                        tracing::error!(number, error = %e, "block was not committed");
+                        if matches!(e, LedgerError::Stopped(_)) {
+                            return;
+                        }
+                    }
+                }
+                Ok(Ok(None)) => {
+                    if !fixed {
+                        // Only gapped transactions: wait for new ones rather than spin.
+                        tokio::select! {
+                            _ = self.ledger.pool().notified() => {}
+                            _ = shutdown.changed() => return,
+                        }
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "building a block failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "builder task failed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Builds the next block on the last applied state, or `None` when there is nothing to
+/// include (and `allow_empty` is false).
+pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBlock>, LedgerError> {
+    let chain = ledger.chain();
+    let snap = ledger.store().snapshot()?;
+    let last = snap.last_applied()?.unwrap_or(0);
+    let parent = snap
+        .header(last)?
+        .ok_or_else(|| LedgerError::Stopped(format!("header {last} missing")))?;
+    let number = last + 1;
+    let ctx = BlockContext {
+        number,
+        timestamp: parent.header.timestamp.max(now_secs()),
+        beneficiary: chain.beneficiary,
+        prevrandao: BlockContext::derive_prevrandao(parent.hash),
+        gas_limit: chain.block_gas_limit,
+        base_fee: chain.base_fee,
+        parent_hash: parent.hash,
+    };
+    let txs = ledger.pool().select(chain.max_block_txs, |a| {
+        snap.account(a).ok().flatten().map(|r| r.nonce).unwrap_or(0)
+    });
+    if txs.is_empty() && !allow_empty {
+        return Ok(None);
+    }
+    let executed = execute_block(chain, &ctx, SnapshotState::latest(&snap), txs, false)?;
+    for skipped in &executed.skipped {
+        if skipped.permanent {
+            tracing::debug!(tx = %skipped.hash, reason = %skipped.reason, "dropping transaction");
+            ledger.pool().remove(&skipped.hash);
+        }
+    }
+    if executed.transactions.is_empty() && !allow_empty {
+        return Ok(None);
+    }
+    let (header, prepared) = seal_block(&ctx, &executed, &snap)?;
+    let block = SealedBlock {
+        header: header.clone(),
+        transactions: executed.transactions.clone(),
+    };
+    ledger.remember_outcome(BlockWrite {
+        header,
+        transactions: executed.transactions,
+        receipts: executed.receipts,
+        changes: executed.changes,
+        prepared,
+    });
+    Ok(Some(block))
+}

@@ -1,0 +1,28 @@
+//! The write path of a TxnChain node.
+//!
+//! ```text
+//! submit ─► Mempool ─► Builder (execute on an overlay, seal) ─► BlockLog::append
+//!                                                                   │ committed
+//!                     notify ◄─ Ledger::apply_committed (ONE write) ◄┘
+//! ```
+//!
+//! - [`mempool`]: admission with geth's checks and messages, per-sender nonce ordering,
+//!   fee-bump replacement, limits and eviction; a transaction leaves only when its block
+//!   commits.
+//! - [`builder`]: cuts blocks when there is work, executes them on an overlay and hands the
+//!   sealed block to the log, keeping the outcome so apply can reuse it.
+//! - [`pipeline`]: the [`BlockLog`] seam consensus implements, and [`Ledger::apply_committed`],
+//!   which reuses the builder's outcome when the block hash matches and re-executes and
+//!   compares roots otherwise. Notifications fire only from apply.
+
+pub mod admission;
+pub mod builder;
+mod error;
+pub mod genesis;
+pub mod mempool;
+pub mod pipeline;
+
+pub use builder::{BlockMode, Builder};
+pub use error::LedgerError;
+pub use mempool::{Mempool, PoolLimits};
+pub use pipeline::{BlockLog, CommittedBlock, Ledger, LocalLog};

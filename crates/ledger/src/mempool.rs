@@ -1,0 +1,359 @@
+//! The transaction pool.
+//!
+//! Per sender, transactions are kept by nonce; those contiguous from the sender's committed
+//! nonce are *pending* (selectable), the rest *queued* until the gap fills. A transaction with
+//! the same sender and nonce replaces an existing one only with a fee bump of at least 10% on
+//! both the fee cap and the tip (geth's rule). A transaction leaves the pool only when its block
+//! commits ([`Mempool::remove_committed`]) or when the builder finds it can never be included.
+
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use alloy_primitives::{Address, B256, U256};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, broadcast};
+use txnchain_primitives::RecoveredTx;
+
+use crate::LedgerError;
+
+/// Pool limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolLimits {
+    /// Maximum transactions in the pool.
+    pub max_total: usize,
+    /// Maximum transactions per sender, and how far beyond its committed nonce a sender's
+    /// nonces may reach ("nonce too high" beyond it).
+    pub max_per_sender: u64,
+    /// Minimum fee bump for a replacement, in percent.
+    pub price_bump_percent: u128,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        PoolLimits {
+            max_total: 100_000,
+            max_per_sender: 4_096,
+            price_bump_percent: 10,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    by_hash: HashMap<B256, Arc<RecoveredTx>>,
+    senders: HashMap<Address, BTreeMap<u64, Arc<RecoveredTx>>>,
+}
+
+/// The transaction pool.
+pub struct Mempool {
+    inner: Mutex<Inner>,
+    limits: PoolLimits,
+    base_fee: u64,
+    work: Notify,
+    pending_tx: broadcast::Sender<B256>,
+}
+
+/// Pool size, as `txpool_status` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStatus {
+    /// Transactions executable now.
+    pub pending: usize,
+    /// Transactions waiting for a nonce gap to fill.
+    pub queued: usize,
+}
+
+/// What the committed state says about a sender at admission.
+#[derive(Debug, Clone, Copy)]
+pub struct SenderState {
+    /// Committed nonce.
+    pub nonce: u64,
+    /// Committed balance.
+    pub balance: U256,
+}
+
+fn cost(tx: &RecoveredTx) -> U256 {
+    U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas())
+        + alloy_consensus::Transaction::value(&tx.envelope)
+}
+
+impl Mempool {
+    /// An empty pool. `base_fee` orders transactions by the tip they pay.
+    pub fn new(limits: PoolLimits, base_fee: u64) -> Self {
+        let (pending_tx, _) = broadcast::channel(4096);
+        Mempool {
+            inner: Mutex::new(Inner::default()),
+            limits,
+            base_fee,
+            work: Notify::new(),
+            pending_tx,
+        }
+    }
+
+    /// Wakes when new transactions arrive.
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.work.notified()
+    }
+
+    /// Hashes of newly admitted transactions (`newPendingTransactions`).
+    pub fn subscribe_pending(&self) -> broadcast::Receiver<B256> {
+        self.pending_tx.subscribe()
+    }
+
+    /// Adds a transaction that passed stateless checks, given the sender's committed state.
+    /// Returns the hash of a transaction it replaced, if any.
+    pub fn add(&self, tx: RecoveredTx, state: SenderState) -> Result<Option<B256>, LedgerError> {
+        let nonce = tx.nonce();
+        let hash = tx.hash;
+        let mut inner = self.inner.lock();
+        if inner.by_hash.contains_key(&hash) {
+            return Err(LedgerError::Rejected("already known".into()));
+        }
+        if nonce < state.nonce {
+            return Err(LedgerError::Rejected(format!(
+                "nonce too low: next nonce {}, tx nonce {nonce}",
+                state.nonce
+            )));
+        }
+        if nonce >= state.nonce.saturating_add(self.limits.max_per_sender) {
+            return Err(LedgerError::Rejected(format!(
+                "nonce too high: next nonce {}, tx nonce {nonce} is beyond the pool's window of {}",
+                state.nonce, self.limits.max_per_sender
+            )));
+        }
+        let want = cost(&tx);
+        if want > state.balance {
+            return Err(LedgerError::Rejected(format!(
+                "insufficient funds for gas * price + value: address {} have {} want {want}",
+                tx.sender, state.balance
+            )));
+        }
+        let existing = inner
+            .senders
+            .get(&tx.sender)
+            .and_then(|q| q.get(&nonce))
+            .cloned();
+        if let Some(old) = &existing {
+            let bump = |old: u128| old.saturating_mul(100 + self.limits.price_bump_percent) / 100;
+            let old_tip = alloy_consensus::Transaction::max_priority_fee_per_gas(&old.envelope)
+                .unwrap_or(old.max_fee_per_gas());
+            let new_tip = alloy_consensus::Transaction::max_priority_fee_per_gas(&tx.envelope)
+                .unwrap_or(tx.max_fee_per_gas());
+            if tx.max_fee_per_gas() < bump(old.max_fee_per_gas()) || new_tip < bump(old_tip) {
+                return Err(LedgerError::Rejected(
+                    "replacement transaction underpriced".into(),
+                ));
+            }
+        } else if inner.by_hash.len() >= self.limits.max_total {
+            self.evict_for(&mut inner, &tx)?;
+        }
+        let tx = Arc::new(tx);
+        inner.by_hash.insert(hash, tx.clone());
+        let queue = inner.senders.entry(tx.sender).or_default();
+        let replaced = queue.insert(nonce, tx).map(|old| old.hash);
+        if let Some(old) = replaced {
+            inner.by_hash.remove(&old);
+        }
+        drop(inner);
+        let _ = self.pending_tx.send(hash);
+        self.work.notify_one();
+        Ok(replaced)
+    }
+
+    /// Makes room for `incoming` by evicting the cheapest transaction at the tail of a sender's
+    /// queue, if `incoming` pays more; otherwise refuses it.
+    fn evict_for(&self, inner: &mut Inner, incoming: &RecoveredTx) -> Result<(), LedgerError> {
+        let victim = inner
+            .senders
+            .values()
+            .filter_map(|q| q.values().next_back())
+            .min_by_key(|t| t.effective_tip(self.base_fee))
+            .cloned();
+        match victim {
+            Some(v) if v.effective_tip(self.base_fee) < incoming.effective_tip(self.base_fee) => {
+                inner.by_hash.remove(&v.hash);
+                if let Some(q) = inner.senders.get_mut(&v.sender) {
+                    q.remove(&v.nonce());
+                    if q.is_empty() {
+                        inner.senders.remove(&v.sender);
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(LedgerError::Rejected("txpool is full".into())),
+        }
+    }
+
+    /// Selects up to `max` executable transactions: per sender contiguous from its committed
+    /// nonce, across senders by the tip of each sender's next transaction.
+    pub fn select(&self, max: usize, committed_nonce: impl Fn(Address) -> u64) -> Vec<RecoveredTx> {
+        let inner = self.inner.lock();
+        struct Head {
+            tip: u128,
+            sender: Address,
+            nonce: u64,
+        }
+        impl PartialEq for Head {
+            fn eq(&self, o: &Self) -> bool {
+                self.tip == o.tip && self.sender == o.sender
+            }
+        }
+        impl Eq for Head {}
+        impl PartialOrd for Head {
+            fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        impl Ord for Head {
+            fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+                self.tip
+                    .cmp(&o.tip)
+                    .then_with(|| o.sender.cmp(&self.sender))
+            }
+        }
+        let mut heap = BinaryHeap::new();
+        for (sender, queue) in &inner.senders {
+            let nonce = committed_nonce(*sender);
+            if let Some(tx) = queue.get(&nonce) {
+                heap.push(Head {
+                    tip: tx.effective_tip(self.base_fee),
+                    sender: *sender,
+                    nonce,
+                });
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(head) = heap.pop() {
+            if out.len() >= max {
+                break;
+            }
+            let Some(queue) = inner.senders.get(&head.sender) else {
+                continue;
+            };
+            let Some(tx) = queue.get(&head.nonce) else {
+                continue;
+            };
+            out.push((**tx).clone());
+            if let Some(next) = queue.get(&(head.nonce + 1)) {
+                heap.push(Head {
+                    tip: next.effective_tip(self.base_fee),
+                    sender: head.sender,
+                    nonce: head.nonce + 1,
+                });
+            }
+        }
+        out
+    }
+
+    /// Removes transactions a committed block included, and every pooled transaction of the
+    /// same senders whose nonce is now stale.
+    pub fn remove_committed(&self, txs: &[RecoveredTx]) {
+        let mut inner = self.inner.lock();
+        let mut next: HashMap<Address, u64> = HashMap::new();
+        for tx in txs {
+            let n = next.entry(tx.sender).or_default();
+            *n = (*n).max(tx.nonce() + 1);
+        }
+        for (sender, next_nonce) in next {
+            let Some(queue) = inner.senders.get_mut(&sender) else {
+                continue;
+            };
+            let keep = queue.split_off(&next_nonce);
+            let removed = std::mem::replace(queue, keep);
+            let empty = queue.is_empty();
+            if empty {
+                inner.senders.remove(&sender);
+            }
+            for tx in removed.values() {
+                inner.by_hash.remove(&tx.hash);
+            }
+        }
+    }
+
+    /// Drops a transaction that can never be included.
+    pub fn remove(&self, hash: &B256) {
+        let mut inner = self.inner.lock();
+        if let Some(tx) = inner.by_hash.remove(hash)
+            && let Some(q) = inner.senders.get_mut(&tx.sender)
+        {
+            q.remove(&tx.nonce());
+            if q.is_empty() {
+                inner.senders.remove(&tx.sender);
+            }
+        }
+    }
+
+    /// A pooled transaction by hash.
+    pub fn get(&self, hash: &B256) -> Option<Arc<RecoveredTx>> {
+        self.inner.lock().by_hash.get(hash).cloned()
+    }
+
+    /// The next nonce for `sender` counting pooled transactions contiguous from `committed`
+    /// (the `pending` block tag).
+    pub fn pending_nonce(&self, sender: Address, committed: u64) -> u64 {
+        let inner = self.inner.lock();
+        let mut n = committed;
+        if let Some(q) = inner.senders.get(&sender) {
+            while q.contains_key(&n) {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Pending and queued counts, given each sender's committed nonce.
+    pub fn status(&self, committed_nonce: impl Fn(Address) -> u64) -> PoolStatus {
+        let inner = self.inner.lock();
+        let mut s = PoolStatus::default();
+        for (sender, q) in &inner.senders {
+            let mut n = committed_nonce(*sender);
+            let mut pending = 0;
+            while q.contains_key(&n) {
+                n += 1;
+                pending += 1;
+            }
+            s.pending += pending;
+            s.queued += q.len() - pending;
+        }
+        s
+    }
+
+    /// Every pooled transaction grouped by sender and nonce, split into pending and queued
+    /// (`txpool_content`).
+    #[allow(clippy::type_complexity)]
+    pub fn content(
+        &self,
+        committed_nonce: impl Fn(Address) -> u64,
+    ) -> (
+        BTreeMap<Address, BTreeMap<u64, RecoveredTx>>,
+        BTreeMap<Address, BTreeMap<u64, RecoveredTx>>,
+    ) {
+        let inner = self.inner.lock();
+        let (mut pending, mut queued) = (BTreeMap::new(), BTreeMap::new());
+        for (sender, q) in &inner.senders {
+            let mut n = committed_nonce(*sender);
+            for (nonce, tx) in q {
+                let target = if *nonce == n {
+                    n += 1;
+                    &mut pending
+                } else {
+                    &mut queued
+                };
+                target
+                    .entry(*sender)
+                    .or_insert_with(BTreeMap::new)
+                    .insert(*nonce, (**tx).clone());
+            }
+        }
+        (pending, queued)
+    }
+
+    /// Number of pooled transactions.
+    pub fn len(&self) -> usize {
+        self.inner.lock().by_hash.len()
+    }
+
+    /// Whether the pool is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,198 @@
+//! The log seam and the apply step.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use alloy_primitives::B256;
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, watch};
+use txnchain_executor::block::{compare_roots, context_of};
+use txnchain_executor::{SnapshotState, execute_block, seal_block};
+use txnchain_primitives::{ChainSpec, RecoveredTx, SealedBlock, SealedHeader, StoredReceipt};
+use txnchain_storage::{BlockWrite, Store};
+
+use crate::{LedgerError, Mempool};
+
+/// A block as subscribers see it once it is committed and applied.
+#[derive(Debug, Clone)]
+pub struct CommittedBlock {
+    /// The header.
+    pub header: SealedHeader,
+    /// Its transactions.
+    pub transactions: Vec<RecoveredTx>,
+    /// Their receipts.
+    pub receipts: Vec<StoredReceipt>,
+}
+
+/// The ordered log of sealed blocks. Consensus implements it (append returns once the entry
+/// is committed and applied); a single node without replication uses [`LocalLog`].
+pub trait BlockLog: Send + Sync + 'static {
+    /// Appends a sealed block and resolves when it has been committed and applied.
+    fn append(&self, block: SealedBlock) -> impl Future<Output = Result<(), LedgerError>> + Send;
+}
+
+/// What apply did with a committed block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The block was written.
+    Written,
+    /// The block's parent is not the last applied block (a stale proposal from a former
+    /// leader): a deterministic no-op.
+    Stale,
+}
+
+/// The state machine: applies committed blocks and notifies.
+pub struct Ledger {
+    chain: ChainSpec,
+    store: Arc<Store>,
+    pool: Arc<Mempool>,
+    outcomes: Mutex<HashMap<B256, BlockWrite>>,
+    apply_lock: Mutex<()>,
+    events: broadcast::Sender<Arc<CommittedBlock>>,
+    head: watch::Sender<u64>,
+    durable_apply: bool,
+}
+
+impl Ledger {
+    /// Wraps an initialised store. With `durable_apply` every apply is fsynced (the single-node
+    /// durable write); under consensus the log append is the durable write instead.
+    pub fn new(
+        chain: ChainSpec,
+        store: Arc<Store>,
+        pool: Arc<Mempool>,
+        durable_apply: bool,
+    ) -> Result<Self, LedgerError> {
+        let head = store.snapshot()?.last_applied()?.unwrap_or(0);
+        let (events, _) = broadcast::channel(1024);
+        let (head, _) = watch::channel(head);
+        Ok(Ledger {
+            chain,
+            store,
+            pool,
+            outcomes: Mutex::new(HashMap::new()),
+            apply_lock: Mutex::new(()),
+            events,
+            head,
+            durable_apply,
+        })
+    }
+
+    /// The chain specification.
+    pub fn chain(&self) -> &ChainSpec {
+        &self.chain
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Arc<Mempool> {
+        &self.pool
+    }
+
+    /// Committed blocks, in order, as they are applied.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBlock>> {
+        self.events.subscribe()
+    }
+
+    /// The number of the last applied block.
+    pub fn head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    /// Keeps the builder's outcome so that applying the same block does not re-execute it.
+    pub fn remember_outcome(&self, write: BlockWrite) {
+        self.outcomes.lock().insert(write.header.hash, write);
+    }
+
+    /// Applies a committed block in ONE write transaction, then notifies. Reuses the builder's
+    /// outcome when the hash matches; otherwise re-executes on the parent state and compares
+    /// every root with the header, refusing (and writing nothing) on divergence.
+    pub fn apply_committed(&self, block: &SealedBlock) -> Result<Applied, LedgerError> {
+        let _guard = self.apply_lock.lock();
+        let snap = self.store.snapshot()?;
+        let last = snap.last_applied()?.unwrap_or(0);
+        let parent = snap.header(last)?;
+        if block.number() != last + 1
+            || parent.map(|p| p.hash) != Some(block.header.header.parent_hash)
+        {
+            self.outcomes.lock().remove(&block.hash());
+            tracing::warn!(number = block.number(), last, "ignoring stale block");
+            return Ok(Applied::Stale);
+        }
+        let cached = self.outcomes.lock().remove(&block.hash());
+        let write = match cached {
+            Some(w) => w,
+            None => self.reexecute(block, &snap)?,
+        };
+        drop(snap);
+        self.store.apply_block(&write, self.durable_apply)?;
+        self.pool.remove_committed(&write.transactions);
+        let number = write.header.header.number;
+        let _ = self.events.send(Arc::new(CommittedBlock {
+            header: write.header,
+            transactions: write.transactions,
+            receipts: write.receipts,
+        }));
+        self.head.send_replace(number);
+        Ok(Applied::Written)
+    }
+
+    fn reexecute(
+        &self,
+        block: &SealedBlock,
+        snap: &txnchain_storage::Snapshot,
+    ) -> Result<BlockWrite, LedgerError> {
+        let ctx = context_of(&block.header.header);
+        let executed = execute_block(
+            &self.chain,
+            &ctx,
+            SnapshotState::latest(snap),
+            block.transactions.iter().cloned(),
+            true,
+        )?;
+        let (header, prepared) = seal_block(&ctx, &executed, snap)?;
+        compare_roots(&block.header.header, &header.header)?;
+        if header.hash != block.hash() {
+            return Err(txnchain_executor::ExecError::Divergence {
+                number: block.number(),
+                what: "blockHash",
+                expected: block.hash().to_string(),
+                computed: header.hash.to_string(),
+            }
+            .into());
+        }
+        Ok(BlockWrite {
+            header: block.header.clone(),
+            transactions: executed.transactions,
+            receipts: executed.receipts,
+            changes: executed.changes,
+            prepared,
+        })
+    }
+}
+
+/// The log of a single node without replication: appending applies at once.
+pub struct LocalLog {
+    ledger: Arc<Ledger>,
+}
+
+impl LocalLog {
+    /// A log that applies to `ledger`.
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        LocalLog { ledger }
+    }
+}
+
+impl BlockLog for LocalLog {
+    async fn append(&self, block: SealedBlock) -> Result<(), LedgerError> {
+        let ledger = self.ledger.clone();
+        tokio::task::spawn_blocking(move || ledger.apply_committed(&block))
+            .await
+            .map_err(|e| LedgerError::Stopped(e.to_string()))??;
+        Ok(())
+    }
+}

@@ -1,0 +1,165 @@
+//! A running TxnChain node: opens storage, writes or checks genesis, starts the block builder
+//! on the log, and serves JSON-RPC (HTTP and WebSocket on one port) and `/metrics`.
+//!
+//! A single node is a cluster of one: it runs the same pipeline (builder → log → apply →
+//! notify) that consensus will drive, with [`LocalLog`](txnchain_ledger::LocalLog) as its log.
+
+mod attestation;
+pub mod dev;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_signer_local::PrivateKeySigner;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use txnchain_ledger::{BlockMode, Builder, Ledger, LocalLog, Mempool, PoolLimits};
+use txnchain_primitives::GenesisConfig;
+use txnchain_rpc::{EthApi, EthApiConfig};
+use txnchain_storage::{Store, StoreOptions};
+
+/// Errors starting or running a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage could not be opened or initialised.
+    #[error("storage: {0}")]
+    Storage(#[from] txnchain_storage::StorageError),
+    /// The ledger could not start.
+    #[error(transparent)]
+    Ledger(#[from] txnchain_ledger::LedgerError),
+    /// I/O (data directory, socket).
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The RPC module could not be built.
+    #[error("rpc: {0}")]
+    Rpc(String),
+    /// The TEE platform or node identity could not be set up.
+    #[error(transparent)]
+    Tee(#[from] txnchain_tee::TeeError),
+}
+
+/// Everything a node needs to start.
+pub struct NodeConfig {
+    /// Data directory; `None` runs on a temporary directory deleted at exit.
+    pub data_dir: Option<PathBuf>,
+    /// Address to serve RPC on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Genesis.
+    pub genesis: GenesisConfig,
+    /// Dev accounts the signing methods use (empty outside dev).
+    pub dev_signers: Vec<PrivateKeySigner>,
+    /// Block cadence.
+    pub block_interval: Duration,
+    /// Keep all historical state.
+    pub archive: bool,
+    /// CORS origins for the RPC (`["*"]` in dev).
+    pub cors_origins: Option<Vec<String>>,
+    /// The TEE platform to run on (`dev` uses `virtual` explicitly; `auto` never falls back
+    /// to it).
+    pub tee: txnchain_tee::TeeChoice,
+    /// Platform options (configfs root, certificate and collateral caches).
+    pub platform: txnchain_tee::PlatformConfig,
+}
+
+/// A started node.
+pub struct RunningNode {
+    /// The bound RPC address.
+    pub addr: SocketAddr,
+    /// The ledger.
+    pub ledger: Arc<Ledger>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl RunningNode {
+    /// Stops the builder and the server and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Opens storage, initialises genesis, and starts the builder and the RPC server.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    let platform = txnchain_tee::select_platform(config.tee, &config.platform)?;
+    txnchain_tee::log_startup(platform.as_ref());
+    let identity = Arc::new(txnchain_tee::NodeIdentity::generate(
+        txnchain_tee::IdentityAlgorithm::Ed25519,
+    )?);
+    let attestation = Arc::new(txnchain_tee::NodeAttestation::new(platform, identity)?);
+    let (dir, temp) = match &config.data_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            (d.clone(), None)
+        }
+        None => {
+            let t = tempfile::Builder::new().prefix("txnchain-").tempdir()?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    let options = StoreOptions {
+        archive: config.archive,
+        ..StoreOptions::default()
+    };
+    let store = Arc::new(Store::open(&dir.join("chain.redb"), options)?);
+    let genesis_hash = txnchain_ledger::genesis::init_genesis(&store, &config.genesis)?;
+    let spec = config.genesis.spec.clone();
+    let pool = Arc::new(Mempool::new(PoolLimits::default(), spec.base_fee));
+    let ledger = Arc::new(Ledger::new(spec.clone(), store.clone(), pool, true)?);
+    let head = *ledger.head().borrow();
+    tracing::info!(%genesis_hash, head, chain_id = spec.chain_id, data_dir = %dir.display(), "chain opened");
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let log = Arc::new(LocalLog::new(ledger.clone()));
+    let builder = Builder::new(
+        ledger.clone(),
+        log,
+        BlockMode::from_interval(config.block_interval),
+    );
+    let mut tasks = vec![tokio::spawn(builder.run(shutdown_rx.clone()))];
+
+    let api = EthApi::new(
+        ledger.clone(),
+        EthApiConfig {
+            client_version: format!("txnchain/v{}", env!("CARGO_PKG_VERSION")),
+            dev_signers: config.dev_signers.clone(),
+            ..Default::default()
+        },
+    );
+    let module = Arc::new(txnchain_rpc::module().map_err(NodeError::Rpc)?);
+    let server_config = txnchain_jsonrpc::ServerConfig {
+        cors_origins: config.cors_origins.clone(),
+        ..Default::default()
+    };
+    let router = txnchain_jsonrpc::router(module.clone(), api, server_config)
+        .merge(metrics::router(ledger.clone(), module))
+        .merge(attestation::router(attestation));
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let mut rx = shutdown_rx;
+    tasks.push(tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rx.wait_for(|s| *s).await;
+        });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "rpc server failed");
+        }
+    }));
+    Ok(RunningNode {
+        addr,
+        ledger,
+        shutdown,
+        tasks,
+        _temp: temp,
+    })
+}

@@ -1,0 +1,38 @@
+//! `/metrics` in the Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::get;
+use txnchain_jsonrpc::RpcModule;
+use txnchain_ledger::Ledger;
+use txnchain_rpc::EthApi;
+
+pub(crate) fn router(ledger: Arc<Ledger>, module: Arc<RpcModule<EthApi>>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let ledger = ledger.clone();
+            let module = module.clone();
+            async move {
+                let mut out = String::new();
+                let head = *ledger.head().borrow();
+                let _ = writeln!(
+                    out,
+                    "# HELP txnchain_block_height Number of the last applied block."
+                );
+                let _ = writeln!(out, "# TYPE txnchain_block_height gauge");
+                let _ = writeln!(out, "txnchain_block_height {head}");
+                let _ = writeln!(
+                    out,
+                    "# HELP txnchain_txpool_transactions Transactions in the pool."
+                );
+                let _ = writeln!(out, "# TYPE txnchain_txpool_transactions gauge");
+                let _ = writeln!(out, "txnchain_txpool_transactions {}", ledger.pool().len());
+                out.push_str(&module.render_prometheus());
+                ([("content-type", "text/plain; version=0.0.4")], out)
+            }
+        }),
+    )
+}

@@ -1,0 +1,220 @@
+//! The shared context of every handler and the helpers they use.
+
+use std::sync::Arc;
+
+use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_primitives::{Address, TxKind, U256};
+use alloy_rpc_types_eth::TransactionRequest;
+use alloy_rpc_types_eth::state::StateOverride;
+use alloy_signer_local::PrivateKeySigner;
+use txnchain_executor::env::CallInput;
+use txnchain_executor::{BlockContext, Overlay, SnapshotState};
+use txnchain_jsonrpc::RpcError;
+use txnchain_ledger::Ledger;
+use txnchain_primitives::SealedHeader;
+use txnchain_storage::Snapshot;
+
+use crate::errors;
+use crate::filters::Filters;
+
+/// Options of the eth API.
+#[derive(Clone, Default)]
+pub struct EthApiConfig {
+    /// `web3_clientVersion`.
+    pub client_version: String,
+    /// Keys `eth_accounts` lists and the signing methods use (dev mode only; empty otherwise).
+    pub dev_signers: Vec<PrivateKeySigner>,
+    /// Largest block range `eth_getLogs` scans.
+    pub max_log_range: u64,
+    /// Most logs `eth_getLogs` returns.
+    pub max_logs: usize,
+}
+
+/// The handlers' context.
+pub struct EthApi {
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) config: EthApiConfig,
+    pub(crate) filters: Filters,
+}
+
+impl EthApi {
+    /// A context over `ledger`.
+    pub fn new(ledger: Arc<Ledger>, mut config: EthApiConfig) -> Arc<Self> {
+        if config.max_log_range == 0 {
+            config.max_log_range = 10_000;
+        }
+        if config.max_logs == 0 {
+            config.max_logs = 10_000;
+        }
+        Arc::new(EthApi {
+            ledger,
+            config,
+            filters: Filters::default(),
+        })
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Arc<Ledger> {
+        &self.ledger
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<Snapshot, RpcError> {
+        self.ledger.store().snapshot().map_err(errors::storage)
+    }
+
+    pub(crate) fn chain_id(&self) -> u64 {
+        self.ledger.chain().chain_id
+    }
+
+    pub(crate) fn latest(&self, snap: &Snapshot) -> Result<u64, RpcError> {
+        Ok(snap.last_applied().map_err(errors::storage)?.unwrap_or(0))
+    }
+
+    /// Resolves a block tag, number or hash to a committed block number. `latest`, `safe`,
+    /// `finalized` and `pending` are the last applied block (every committed block is final).
+    pub(crate) fn resolve(&self, snap: &Snapshot, id: Option<BlockId>) -> Result<u64, RpcError> {
+        let latest = self.latest(snap)?;
+        match id.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest)) {
+            BlockId::Number(tag) => match tag {
+                BlockNumberOrTag::Earliest => Ok(0),
+                BlockNumberOrTag::Number(n) if n <= latest => Ok(n),
+                BlockNumberOrTag::Number(_) => Err(RpcError::server("header not found")),
+                _ => Ok(latest),
+            },
+            BlockId::Hash(h) => snap
+                .block_number(h.block_hash)
+                .map_err(errors::storage)?
+                .ok_or_else(|| {
+                    RpcError::server(format!("header for hash {} not found", h.block_hash))
+                }),
+        }
+    }
+
+    /// Resolves to a number, or `None` for an unknown block (methods that answer `null`).
+    pub(crate) fn resolve_opt(
+        &self,
+        snap: &Snapshot,
+        tag: BlockNumberOrTag,
+    ) -> Result<Option<u64>, RpcError> {
+        let latest = self.latest(snap)?;
+        Ok(match tag {
+            BlockNumberOrTag::Earliest => Some(0),
+            BlockNumberOrTag::Number(n) => (n <= latest).then_some(n),
+            _ => Some(latest),
+        })
+    }
+
+    pub(crate) fn header(&self, snap: &Snapshot, number: u64) -> Result<SealedHeader, RpcError> {
+        snap.header(number)
+            .map_err(errors::storage)?
+            .ok_or_else(|| RpcError::server("header not found"))
+    }
+
+    /// The state after block `number` (the latest tables when it is the head).
+    pub(crate) fn state_at<'a>(
+        &self,
+        snap: &'a Snapshot,
+        number: u64,
+    ) -> Result<SnapshotState<'a>, RpcError> {
+        let oldest = snap.oldest_state().map_err(errors::storage)?;
+        if number < oldest && number < self.latest(snap)? {
+            return Err(RpcError::server(format!(
+                "historical state not available: block {number} is older than the oldest retained state (block {oldest}); run with --archive to keep all history"
+            )));
+        }
+        Ok(SnapshotState::at(snap, number))
+    }
+
+    /// The block context calls at block `number` run in.
+    pub(crate) fn call_context(&self, header: &SealedHeader) -> BlockContext {
+        let h = &header.header;
+        BlockContext {
+            number: h.number,
+            timestamp: h.timestamp,
+            beneficiary: h.beneficiary,
+            prevrandao: h.mix_hash,
+            gas_limit: h.gas_limit,
+            base_fee: h.base_fee_per_gas.unwrap_or_default(),
+            parent_hash: h.parent_hash,
+        }
+    }
+
+    /// The per-call gas cap: the block gas limit, or the fork's per-transaction cap.
+    pub(crate) fn gas_cap(&self, number: u64) -> u64 {
+        self.ledger.chain().max_tx_gas(number + 1)
+    }
+}
+
+/// A call request as the executor wants it.
+pub(crate) fn call_input(
+    req: &TransactionRequest,
+    default_gas: u64,
+) -> Result<CallInput, RpcError> {
+    let data = req.input.input().cloned().unwrap_or_default();
+    if req.input.input.is_some() && req.input.data.is_some() && req.input.input != req.input.data {
+        return Err(RpcError::invalid_params(
+            "both \"data\" and \"input\" are set and not equal. Please use \"input\" to pass transaction call data",
+        ));
+    }
+    if req.gas_price.is_some()
+        && (req.max_fee_per_gas.is_some() || req.max_priority_fee_per_gas.is_some())
+    {
+        return Err(RpcError::server(
+            "both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified",
+        ));
+    }
+    Ok(CallInput {
+        from: req.from.unwrap_or(Address::ZERO),
+        to: match req.to {
+            Some(TxKind::Call(a)) => Some(a),
+            _ => None,
+        },
+        gas: req.gas.map(|g| g.min(default_gas)).unwrap_or(default_gas),
+        gas_price: req.gas_price,
+        max_fee_per_gas: req.max_fee_per_gas,
+        max_priority_fee_per_gas: req.max_priority_fee_per_gas,
+        value: req.value.unwrap_or(U256::ZERO),
+        data,
+        nonce: req.nonce,
+        access_list: req.access_list.clone().unwrap_or_default(),
+        authorization_list: req.authorization_list.clone().unwrap_or_default(),
+    })
+}
+
+/// Applies `eth_call` state overrides.
+pub(crate) fn apply_overrides(
+    overlay: &mut Overlay<SnapshotState<'_>>,
+    overrides: Option<StateOverride>,
+) -> Result<(), RpcError> {
+    let Some(overrides) = overrides else {
+        return Ok(());
+    };
+    for (address, o) in overrides {
+        if o.state.is_some() && o.state_diff.is_some() {
+            return Err(RpcError::server(format!(
+                "account {address} has both 'state' and 'stateDiff'"
+            )));
+        }
+        let state = o.state.map(|m| m.into_iter().collect());
+        let diff = o.state_diff.map(|m| m.into_iter().collect());
+        overlay
+            .override_account(
+                address,
+                o.balance,
+                o.nonce,
+                o.code,
+                state.as_ref(),
+                diff.as_ref(),
+            )
+            .map_err(errors::exec)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn hex_u64(n: u64) -> serde_json::Value {
+    serde_json::Value::String(format!("{n:#x}"))
+}
+
+pub(crate) fn to_value<T: serde::Serialize>(v: T) -> Result<serde_json::Value, RpcError> {
+    serde_json::to_value(v).map_err(|e| RpcError::internal(e.to_string()))
+}

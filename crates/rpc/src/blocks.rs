@@ -1,0 +1,208 @@
+//! Blocks, transactions and receipts.
+
+use std::time::Duration;
+
+use alloy_eips::BlockNumberOrTag;
+use alloy_primitives::{B256, Bytes};
+use alloy_rpc_types_eth::{Block, BlockTransactions, Transaction, TransactionReceipt};
+use txnchain_jsonrpc::RpcError;
+use txnchain_primitives::RecoveredTx;
+use txnchain_storage::Snapshot;
+
+use crate::api::EthApi;
+use crate::convert::{self, Position};
+use crate::errors;
+
+/// Default and largest wait of `eth_sendRawTransactionSync`.
+const SYNC_DEFAULT: Duration = Duration::from_secs(10);
+const SYNC_MAX: Duration = Duration::from_secs(60);
+
+impl EthApi {
+    fn block_at(
+        &self,
+        snap: &Snapshot,
+        number: u64,
+        full: bool,
+    ) -> Result<Option<Block>, RpcError> {
+        let Some(header) = snap.header(number).map_err(errors::storage)? else {
+            return Ok(None);
+        };
+        if full {
+            let txs = snap.block_transactions(number).map_err(errors::storage)?;
+            Ok(Some(convert::block(&header, &txs, true)))
+        } else {
+            let hashes = snap.block_tx_hashes(number).map_err(errors::storage)?;
+            let mut b = convert::block(&header, &[], false);
+            b.transactions = BlockTransactions::Hashes(hashes);
+            Ok(Some(b))
+        }
+    }
+
+    pub(crate) fn block_by_number(
+        &self,
+        tag: BlockNumberOrTag,
+        full: bool,
+    ) -> Result<Option<Block>, RpcError> {
+        let snap = self.snapshot()?;
+        match self.resolve_opt(&snap, tag)? {
+            Some(n) => self.block_at(&snap, n, full),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn block_by_hash(&self, hash: B256, full: bool) -> Result<Option<Block>, RpcError> {
+        let snap = self.snapshot()?;
+        match snap.block_number(hash).map_err(errors::storage)? {
+            Some(n) => self.block_at(&snap, n, full),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn number_of(&self, snap: &Snapshot, id: BlockRef) -> Result<Option<u64>, RpcError> {
+        match id {
+            BlockRef::Tag(t) => self.resolve_opt(snap, t),
+            BlockRef::Hash(h) => snap.block_number(h).map_err(errors::storage),
+        }
+    }
+
+    pub(crate) fn tx_count(&self, id: BlockRef) -> Result<Option<u64>, RpcError> {
+        let snap = self.snapshot()?;
+        match self.number_of(&snap, id)? {
+            Some(n) => Ok(Some(
+                snap.block_tx_hashes(n).map_err(errors::storage)?.len() as u64,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn tx_by_block_and_index(
+        &self,
+        id: BlockRef,
+        index: u64,
+    ) -> Result<Option<Transaction>, RpcError> {
+        let snap = self.snapshot()?;
+        let Some(n) = self.number_of(&snap, id)? else {
+            return Ok(None);
+        };
+        let hashes = snap.block_tx_hashes(n).map_err(errors::storage)?;
+        match hashes.get(index as usize) {
+            Some(h) => self.transaction_by_hash(*h),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) fn transaction_by_hash(&self, hash: B256) -> Result<Option<Transaction>, RpcError> {
+        let snap = self.snapshot()?;
+        if let Some((loc, tx)) = snap.transaction(hash).map_err(errors::storage)? {
+            let header = self.header(&snap, loc.block)?;
+            return Ok(Some(convert::transaction(
+                &tx,
+                Some(Position::of(&header, loc.index as u64)),
+            )));
+        }
+        Ok(self
+            .ledger
+            .pool()
+            .get(&hash)
+            .map(|tx| convert::transaction(&tx, None)))
+    }
+
+    pub(crate) fn raw_transaction_by_hash(&self, hash: B256) -> Result<Option<Bytes>, RpcError> {
+        let snap = self.snapshot()?;
+        if let Some((_, tx)) = snap.transaction(hash).map_err(errors::storage)? {
+            return Ok(Some(tx.encoded));
+        }
+        Ok(self.ledger.pool().get(&hash).map(|tx| tx.encoded.clone()))
+    }
+
+    /// Only committed transactions have receipts.
+    pub(crate) fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, RpcError> {
+        let snap = self.snapshot()?;
+        let Some((loc, _)) = snap.transaction(hash).map_err(errors::storage)? else {
+            return Ok(None);
+        };
+        let header = self.header(&snap, loc.block)?;
+        let receipts = snap
+            .block_receipts(loc.block)
+            .map_err(errors::storage)?
+            .unwrap_or_default();
+        Ok(receipts
+            .get(loc.index as usize)
+            .map(|r| convert::receipt(r, hash, Position::of(&header, loc.index as u64))))
+    }
+
+    pub(crate) fn block_receipts(
+        &self,
+        id: BlockRef,
+    ) -> Result<Option<Vec<TransactionReceipt>>, RpcError> {
+        let snap = self.snapshot()?;
+        let Some(n) = self.number_of(&snap, id)? else {
+            return Ok(None);
+        };
+        let header = self.header(&snap, n)?;
+        let receipts = snap
+            .block_receipts(n)
+            .map_err(errors::storage)?
+            .unwrap_or_default();
+        let hashes = snap.block_tx_hashes(n).map_err(errors::storage)?;
+        Ok(Some(
+            receipts
+                .iter()
+                .zip(hashes)
+                .enumerate()
+                .map(|(i, (r, h))| convert::receipt(r, h, Position::of(&header, i as u64)))
+                .collect(),
+        ))
+    }
+
+    /// `eth_sendRawTransaction`.
+    pub(crate) fn send_raw(&self, raw: &[u8]) -> Result<B256, RpcError> {
+        let tx = RecoveredTx::decode(raw).map_err(|e| RpcError::server(e.to_string()))?;
+        self.ledger.submit(tx).map_err(errors::ledger)
+    }
+
+    /// `eth_sendRawTransactionSync` (EIP-7966): submits, then answers with the receipt once the
+    /// transaction's block is committed; after the timeout, error code 4 with the hash.
+    pub(crate) async fn send_raw_sync(
+        &self,
+        raw: &[u8],
+        timeout_ms: Option<u64>,
+    ) -> Result<TransactionReceipt, RpcError> {
+        let mut events = self.ledger.subscribe();
+        let hash = self.send_raw(raw)?;
+        let timeout = timeout_ms
+            .map(Duration::from_millis)
+            .unwrap_or(SYNC_DEFAULT)
+            .min(SYNC_MAX);
+        let wait = async {
+            loop {
+                if let Some(r) = self.receipt(hash)? {
+                    return Ok(r);
+                }
+                match events.recv().await {
+                    Ok(b) if b.transactions.iter().any(|t| t.hash == hash) => {}
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(e) => return Err(RpcError::internal(e.to_string())),
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(RpcError::custom(
+                4,
+                format!(
+                    "The transaction was added to the mempool but wasn't processed in {}ms",
+                    timeout.as_millis()
+                ),
+                Some(serde_json::Value::String(hash.to_string())),
+            )),
+        }
+    }
+}
+
+/// A block named by tag/number or by hash.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BlockRef {
+    Tag(BlockNumberOrTag),
+    Hash(B256),
+}

@@ -1,0 +1,117 @@
+//! `debug_traceTransaction`, `debug_traceCall`, `txpool_status`, `txpool_content`.
+
+use std::collections::BTreeMap;
+
+use alloy_eips::BlockId;
+use alloy_primitives::{Address, B256};
+use alloy_rpc_types_eth::TransactionRequest;
+use alloy_rpc_types_trace::geth::{
+    GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace,
+};
+use serde_json::{Value, json};
+use txnchain_executor::Overlay;
+use txnchain_executor::block::{context_of, execute_prefix};
+use txnchain_executor::call::{call_cfg, trace};
+use txnchain_executor::env::{call_env, cfg_env, tx_env};
+use txnchain_jsonrpc::RpcError;
+use txnchain_primitives::RecoveredTx;
+
+use crate::api::{EthApi, apply_overrides, call_input, to_value};
+use crate::convert;
+use crate::errors;
+
+impl EthApi {
+    /// `debug_traceTransaction`: replays the block up to the transaction on its parent state,
+    /// then traces it.
+    pub(crate) fn trace_transaction(
+        &self,
+        hash: B256,
+        opts: GethDebugTracingOptions,
+    ) -> Result<GethTrace, RpcError> {
+        let snap = self.snapshot()?;
+        let (loc, tx) = snap
+            .transaction(hash)
+            .map_err(errors::storage)?
+            .ok_or_else(|| RpcError::server(format!("transaction {hash} not found")))?;
+        let header = self.header(&snap, loc.block)?;
+        let parent = self.state_at(&snap, loc.block.saturating_sub(1))?;
+        let txs = snap
+            .block_transactions(loc.block)
+            .map_err(errors::storage)?;
+        let ctx = context_of(&header.header);
+        let chain = self.ledger.chain();
+        let overlay = execute_prefix(chain, &ctx, parent, &txs[..loc.index as usize])
+            .map_err(errors::exec)?;
+        trace(
+            chain,
+            &ctx,
+            &overlay,
+            tx_env(&tx),
+            cfg_env(chain, ctx.number),
+            &opts,
+        )
+        .map_err(errors::exec)
+    }
+
+    /// `debug_traceCall`.
+    pub(crate) fn trace_call(
+        &self,
+        req: TransactionRequest,
+        block: Option<BlockId>,
+        opts: GethDebugTracingCallOptions,
+    ) -> Result<GethTrace, RpcError> {
+        let snap = self.snapshot()?;
+        let number = self.resolve(&snap, block)?;
+        let header = self.header(&snap, number)?;
+        let ctx = self.call_context(&header);
+        let mut overlay = Overlay::new(self.state_at(&snap, number)?);
+        apply_overrides(&mut overlay, opts.state_overrides)?;
+        let input = call_input(&req, self.gas_cap(number))?;
+        let nonce = revm::DatabaseRef::basic_ref(&overlay, input.from)
+            .map_err(errors::exec)?
+            .map(|a| a.nonce)
+            .unwrap_or(0);
+        let chain = self.ledger.chain();
+        let env = call_env(&input, chain.chain_id, nonce);
+        trace(
+            chain,
+            &ctx,
+            &overlay,
+            env,
+            call_cfg(chain, number, &input),
+            &opts.tracing_options,
+        )
+        .map_err(errors::exec)
+    }
+
+    fn committed_nonce_fn(&self) -> Result<impl Fn(Address) -> u64, RpcError> {
+        let snap = self.snapshot()?;
+        Ok(move |a: Address| snap.account(a).ok().flatten().map(|r| r.nonce).unwrap_or(0))
+    }
+
+    /// `txpool_status`.
+    pub(crate) fn txpool_status(&self) -> Result<Value, RpcError> {
+        let s = self.ledger.pool().status(self.committed_nonce_fn()?);
+        Ok(json!({"pending": format!("{:#x}", s.pending), "queued": format!("{:#x}", s.queued)}))
+    }
+
+    /// `txpool_content`.
+    pub(crate) fn txpool_content(&self) -> Result<Value, RpcError> {
+        let (pending, queued) = self.ledger.pool().content(self.committed_nonce_fn()?);
+        let render = |m: BTreeMap<Address, BTreeMap<u64, RecoveredTx>>| -> Result<Value, RpcError> {
+            let mut out = serde_json::Map::new();
+            for (addr, txs) in m {
+                let mut by_nonce = serde_json::Map::new();
+                for (nonce, tx) in txs {
+                    by_nonce.insert(
+                        nonce.to_string(),
+                        to_value(convert::transaction(&tx, None))?,
+                    );
+                }
+                out.insert(addr.to_checksum(None), Value::Object(by_nonce));
+            }
+            Ok(Value::Object(out))
+        };
+        Ok(json!({"pending": render(pending)?, "queued": render(queued)?}))
+    }
+}

@@ -1,0 +1,143 @@
+//! Signing with the dev accounts: `eth_accounts`, `eth_sendTransaction`, `personal_sign`,
+//! `eth_sign`, `eth_signTypedData_v4`. Outside `dev` there are no dev accounts, so
+//! `eth_accounts` is empty and every signing method answers "unknown account", as geth does
+//! without a keystore.
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+use alloy_dyn_abi::TypedData;
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_rpc_types_eth::TransactionRequest;
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use txnchain_jsonrpc::RpcError;
+use txnchain_primitives::RecoveredTx;
+
+use crate::api::EthApi;
+use crate::errors;
+
+impl EthApi {
+    fn signer(&self, address: Address) -> Result<&PrivateKeySigner, RpcError> {
+        self.config
+            .dev_signers
+            .iter()
+            .find(|s| s.address() == address)
+            .ok_or_else(|| RpcError::server("unknown account"))
+    }
+
+    pub(crate) fn accounts(&self) -> Vec<Address> {
+        self.config
+            .dev_signers
+            .iter()
+            .map(|s| s.address())
+            .collect()
+    }
+
+    /// EIP-191 `personal_sign` / `eth_sign`.
+    pub(crate) fn sign_message(&self, address: Address, data: &Bytes) -> Result<Bytes, RpcError> {
+        let sig = self
+            .signer(address)?
+            .sign_message_sync(data)
+            .map_err(|e| RpcError::internal(e.to_string()))?;
+        Ok(sig.as_bytes().to_vec().into())
+    }
+
+    /// EIP-712 `eth_signTypedData_v4`.
+    pub(crate) fn sign_typed_data(
+        &self,
+        address: Address,
+        data: serde_json::Value,
+    ) -> Result<Bytes, RpcError> {
+        let data: TypedData = match data {
+            serde_json::Value::String(s) => serde_json::from_str(&s),
+            v => serde_json::from_value(v),
+        }
+        .map_err(|e| RpcError::invalid_params(format!("invalid typed data: {e}")))?;
+        let hash = data
+            .eip712_signing_hash()
+            .map_err(|e| RpcError::invalid_params(format!("invalid typed data: {e}")))?;
+        let sig = self
+            .signer(address)?
+            .sign_hash_sync(&hash)
+            .map_err(|e| RpcError::internal(e.to_string()))?;
+        Ok(sig.as_bytes().to_vec().into())
+    }
+
+    /// `eth_sendTransaction`: fills nonce, gas and fees like anvil, signs with the dev key,
+    /// and submits.
+    pub(crate) fn send_transaction(
+        &self,
+        req: TransactionRequest,
+    ) -> Result<alloy_primitives::B256, RpcError> {
+        let from = match req.from {
+            Some(f) => f,
+            None => self
+                .config
+                .dev_signers
+                .first()
+                .map(|s| s.address())
+                .ok_or_else(|| RpcError::server("unknown account"))?,
+        };
+        let signer = self.signer(from)?.clone();
+        let snap = self.snapshot()?;
+        let committed = snap
+            .account(from)
+            .map_err(errors::storage)?
+            .map(|a| a.nonce)
+            .unwrap_or(0);
+        let nonce = match req.nonce {
+            Some(n) => n,
+            None => self.ledger.pool().pending_nonce(from, committed),
+        };
+        let gas = match req.gas {
+            Some(g) => g,
+            None => self.estimate(
+                &TransactionRequest {
+                    from: Some(from),
+                    nonce: Some(nonce),
+                    ..req.clone()
+                },
+                None,
+                None,
+            )?,
+        };
+        let chain_id = self.chain_id();
+        let input = req.input.input().cloned().unwrap_or_default();
+        let to = req.to.unwrap_or(TxKind::Create);
+        let value = req.value.unwrap_or(U256::ZERO);
+        let base_fee = self.ledger.chain().base_fee as u128;
+        let envelope: TxEnvelope = if let Some(gas_price) = req.gas_price {
+            let tx = TxLegacy {
+                chain_id: Some(chain_id),
+                nonce,
+                gas_price,
+                gas_limit: gas,
+                to,
+                value,
+                input,
+            };
+            let sig = signer
+                .sign_hash_sync(&tx.signature_hash())
+                .map_err(|e| RpcError::internal(e.to_string()))?;
+            tx.into_signed(sig).into()
+        } else {
+            let tip = req.max_priority_fee_per_gas.unwrap_or(0);
+            let tx = TxEip1559 {
+                chain_id,
+                nonce,
+                gas_limit: gas,
+                max_fee_per_gas: req.max_fee_per_gas.unwrap_or(base_fee * 2 + tip),
+                max_priority_fee_per_gas: tip,
+                to,
+                value,
+                access_list: req.access_list.clone().unwrap_or_default(),
+                input,
+            };
+            let sig = signer
+                .sign_hash_sync(&tx.signature_hash())
+                .map_err(|e| RpcError::internal(e.to_string()))?;
+            tx.into_signed(sig).into()
+        };
+        let tx = RecoveredTx::from_trusted(envelope, from);
+        self.ledger.submit(tx).map_err(errors::ledger)
+    }
+}

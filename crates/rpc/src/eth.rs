@@ -1,0 +1,333 @@
+//! Method registration.
+
+use std::sync::Arc;
+
+use alloy_eips::{BlockId, BlockNumberOrTag};
+use alloy_primitives::{Address, B256, Bytes, U64, U256, keccak256};
+use alloy_rpc_types_eth::state::StateOverride;
+use alloy_rpc_types_eth::{Filter, TransactionRequest};
+use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions};
+use serde_json::Value;
+use txnchain_jsonrpc::{Params, RpcError, RpcModule};
+
+use crate::api::{EthApi, hex_u64, to_value};
+use crate::blocks::BlockRef;
+
+type Res = Result<Value, RpcError>;
+
+/// Runs CPU- or disk-heavy handler work off the async executor.
+async fn blocking<F: FnOnce() -> Res + Send + 'static>(f: F) -> Res {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(RpcError::internal(format!("handler failed: {e}"))))
+}
+
+macro_rules! reg {
+    ($m:expr, $name:literal, |$api:ident, $p:ident| $body:expr) => {
+        $m.method($name, |$api: Arc<EthApi>, $p: Params| async move { $body })
+            .map_err(|e| e.to_string())?;
+    };
+}
+
+macro_rules! reg_blocking {
+    ($m:expr, $name:literal, |$api:ident, $p:ident| $body:expr) => {
+        $m.method($name, |$api: Arc<EthApi>, $p: Params| {
+            blocking(move || $body)
+        })
+        .map_err(|e| e.to_string())?;
+    };
+}
+
+/// Every method of the eth API.
+pub fn module() -> Result<RpcModule<EthApi>, String> {
+    let mut m = RpcModule::<EthApi>::new();
+
+    reg!(m, "web3_clientVersion", |api, p| {
+        p.check_max(0)?;
+        Ok(Value::String(api.config.client_version.clone()))
+    });
+    reg!(m, "web3_sha3", |_api, p| {
+        p.check_max(1)?;
+        let data: Bytes = p.required(0)?;
+        to_value(keccak256(&data))
+    });
+    reg!(m, "net_version", |api, p| {
+        p.check_max(0)?;
+        Ok(Value::String(api.chain_id().to_string()))
+    });
+    reg!(m, "net_listening", |_api, p| {
+        p.check_max(0)?;
+        Ok(Value::Bool(true))
+    });
+    reg!(m, "net_peerCount", |_api, p| {
+        p.check_max(0)?;
+        Ok(hex_u64(0))
+    });
+    reg!(m, "eth_chainId", |api, p| {
+        p.check_max(0)?;
+        Ok(hex_u64(api.chain_id()))
+    });
+    reg!(m, "eth_blockNumber", |api, p| {
+        p.check_max(0)?;
+        let snap = api.snapshot()?;
+        Ok(hex_u64(api.latest(&snap)?))
+    });
+    reg!(m, "eth_syncing", |_api, p| {
+        p.check_max(0)?;
+        Ok(Value::Bool(false))
+    });
+    reg!(m, "eth_mining", |_api, p| {
+        p.check_max(0)?;
+        Ok(Value::Bool(false))
+    });
+    reg!(m, "eth_hashrate", |_api, p| {
+        p.check_max(0)?;
+        Ok(hex_u64(0))
+    });
+    reg!(m, "eth_coinbase", |api, p| {
+        p.check_max(0)?;
+        to_value(api.ledger.chain().beneficiary)
+    });
+    reg!(m, "eth_gasPrice", |api, p| {
+        p.check_max(0)?;
+        Ok(hex_u64(api.ledger.chain().base_fee))
+    });
+    reg!(m, "eth_maxPriorityFeePerGas", |_api, p| {
+        p.check_max(0)?;
+        Ok(hex_u64(0))
+    });
+    reg!(m, "eth_blobBaseFee", |_api, p| {
+        p.check_max(0)?;
+        Ok(hex_u64(1))
+    });
+    reg_blocking!(m, "eth_feeHistory", |api, p| {
+        p.check_max(3)?;
+        let count: U64 = p.required(0)?;
+        let newest: BlockNumberOrTag = p.required(1)?;
+        let percentiles: Option<Vec<f64>> = p.optional(2)?;
+        to_value(api.fee_history(count.to::<u64>(), newest, percentiles)?)
+    });
+    reg!(m, "eth_accounts", |api, p| {
+        p.check_max(0)?;
+        to_value(api.accounts())
+    });
+    reg_blocking!(m, "eth_getBalance", |api, p| {
+        p.check_max(2)?;
+        let a: Address = p.required(0)?;
+        to_value(api.balance(a, p.optional(1)?)?)
+    });
+    reg_blocking!(m, "eth_getTransactionCount", |api, p| {
+        p.check_max(2)?;
+        let a: Address = p.required(0)?;
+        Ok(hex_u64(api.nonce(a, p.optional(1)?)?))
+    });
+    reg_blocking!(m, "eth_getCode", |api, p| {
+        p.check_max(2)?;
+        let a: Address = p.required(0)?;
+        to_value(api.code(a, p.optional(1)?)?)
+    });
+    reg_blocking!(m, "eth_getStorageAt", |api, p| {
+        p.check_max(3)?;
+        let a: Address = p.required(0)?;
+        let slot: U256 = p.required(1)?;
+        to_value(api.storage_at(a, slot, p.optional(2)?)?)
+    });
+    reg_blocking!(m, "eth_getProof", |api, p| {
+        p.check_max(3)?;
+        let a: Address = p.required(0)?;
+        let keys: Vec<U256> = p.required(1)?;
+        to_value(api.proof(a, keys, p.optional(2)?)?)
+    });
+    reg_blocking!(m, "eth_call", |api, p| {
+        p.check_max(4)?;
+        let req: TransactionRequest = p.required(0)?;
+        let block: Option<BlockId> = p.optional(1)?;
+        let overrides: Option<StateOverride> = p.optional(2)?;
+        to_value(api.call(req, block, overrides)?)
+    });
+    reg_blocking!(m, "eth_estimateGas", |api, p| {
+        p.check_max(3)?;
+        let req: TransactionRequest = p.required(0)?;
+        let block: Option<BlockId> = p.optional(1)?;
+        let overrides: Option<StateOverride> = p.optional(2)?;
+        Ok(hex_u64(api.estimate(&req, block, overrides)?))
+    });
+    reg_blocking!(m, "eth_createAccessList", |api, p| {
+        p.check_max(2)?;
+        let req: TransactionRequest = p.required(0)?;
+        to_value(api.access_list(req, p.optional(1)?)?)
+    });
+    reg_blocking!(m, "eth_sendRawTransaction", |api, p| {
+        p.check_max(1)?;
+        let raw: Bytes = p.required(0)?;
+        to_value(api.send_raw(&raw)?)
+    });
+    reg!(m, "eth_sendRawTransactionSync", |api, p| {
+        p.check_max(2)?;
+        let raw: Bytes = p.required(0)?;
+        let timeout: Option<U64> = p.optional(1)?;
+        to_value(
+            api.send_raw_sync(&raw, timeout.map(|t| t.to::<u64>()))
+                .await?,
+        )
+    });
+    reg_blocking!(m, "eth_sendTransaction", |api, p| {
+        p.check_max(1)?;
+        let req: TransactionRequest = p.required(0)?;
+        to_value(api.send_transaction(req)?)
+    });
+    reg!(m, "personal_sign", |api, p| {
+        p.check_max(3)?;
+        let data: Bytes = p.required(0)?;
+        let a: Address = p.required(1)?;
+        to_value(api.sign_message(a, &data)?)
+    });
+    reg!(m, "eth_sign", |api, p| {
+        p.check_max(2)?;
+        let a: Address = p.required(0)?;
+        let data: Bytes = p.required(1)?;
+        to_value(api.sign_message(a, &data)?)
+    });
+    reg!(m, "eth_signTypedData_v4", |api, p| {
+        p.check_max(2)?;
+        let a: Address = p.required(0)?;
+        let data: Value = p.required(1)?;
+        to_value(api.sign_typed_data(a, data)?)
+    });
+    reg_blocking!(m, "eth_getTransactionByHash", |api, p| {
+        p.check_max(1)?;
+        let h: B256 = p.required(0)?;
+        to_value(api.transaction_by_hash(h)?)
+    });
+    reg_blocking!(m, "eth_getRawTransactionByHash", |api, p| {
+        p.check_max(1)?;
+        let h: B256 = p.required(0)?;
+        to_value(api.raw_transaction_by_hash(h)?)
+    });
+    reg_blocking!(m, "eth_getTransactionByBlockNumberAndIndex", |api, p| {
+        p.check_max(2)?;
+        let t: BlockNumberOrTag = p.required(0)?;
+        let i: U64 = p.required(1)?;
+        to_value(api.tx_by_block_and_index(BlockRef::Tag(t), i.to::<u64>())?)
+    });
+    reg_blocking!(m, "eth_getTransactionByBlockHashAndIndex", |api, p| {
+        p.check_max(2)?;
+        let h: B256 = p.required(0)?;
+        let i: U64 = p.required(1)?;
+        to_value(api.tx_by_block_and_index(BlockRef::Hash(h), i.to::<u64>())?)
+    });
+    reg_blocking!(m, "eth_getTransactionReceipt", |api, p| {
+        p.check_max(1)?;
+        let h: B256 = p.required(0)?;
+        to_value(api.receipt(h)?)
+    });
+    reg_blocking!(m, "eth_getBlockByNumber", |api, p| {
+        p.check_max(2)?;
+        let t: BlockNumberOrTag = p.required(0)?;
+        let full: bool = p.required(1)?;
+        to_value(api.block_by_number(t, full)?)
+    });
+    reg_blocking!(m, "eth_getBlockByHash", |api, p| {
+        p.check_max(2)?;
+        let h: B256 = p.required(0)?;
+        let full: bool = p.required(1)?;
+        to_value(api.block_by_hash(h, full)?)
+    });
+    reg_blocking!(m, "eth_getBlockTransactionCountByNumber", |api, p| {
+        p.check_max(1)?;
+        let t: BlockNumberOrTag = p.required(0)?;
+        Ok(api
+            .tx_count(BlockRef::Tag(t))?
+            .map(hex_u64)
+            .unwrap_or(Value::Null))
+    });
+    reg_blocking!(m, "eth_getBlockTransactionCountByHash", |api, p| {
+        p.check_max(1)?;
+        let h: B256 = p.required(0)?;
+        Ok(api
+            .tx_count(BlockRef::Hash(h))?
+            .map(hex_u64)
+            .unwrap_or(Value::Null))
+    });
+    reg!(m, "eth_getUncleCountByBlockNumber", |_api, p| {
+        p.check_max(1)?;
+        let _: BlockNumberOrTag = p.required(0)?;
+        Ok(hex_u64(0))
+    });
+    reg!(m, "eth_getUncleCountByBlockHash", |_api, p| {
+        p.check_max(1)?;
+        let _: B256 = p.required(0)?;
+        Ok(hex_u64(0))
+    });
+    reg_blocking!(m, "eth_getBlockReceipts", |api, p| {
+        p.check_max(1)?;
+        let id: BlockId = p.required(0)?;
+        let r = match id {
+            BlockId::Number(t) => BlockRef::Tag(t),
+            BlockId::Hash(h) => BlockRef::Hash(h.block_hash),
+        };
+        to_value(api.block_receipts(r)?)
+    });
+    reg_blocking!(m, "eth_getLogs", |api, p| {
+        p.check_max(1)?;
+        let f: Filter = p.required(0)?;
+        to_value(api.get_logs(&f)?)
+    });
+    reg_blocking!(m, "eth_newFilter", |api, p| {
+        p.check_max(1)?;
+        let f: Filter = p.required(0)?;
+        to_value(api.new_log_filter(f)?)
+    });
+    reg!(m, "eth_newBlockFilter", |api, p| {
+        p.check_max(0)?;
+        to_value(api.new_block_filter()?)
+    });
+    reg!(m, "eth_newPendingTransactionFilter", |api, p| {
+        p.check_max(1)?;
+        to_value(api.new_pending_filter()?)
+    });
+    reg_blocking!(m, "eth_getFilterChanges", |api, p| {
+        p.check_max(1)?;
+        let id: String = p.required(0)?;
+        api.filter_changes(&id)
+    });
+    reg_blocking!(m, "eth_getFilterLogs", |api, p| {
+        p.check_max(1)?;
+        let id: String = p.required(0)?;
+        to_value(api.filter_logs(&id)?)
+    });
+    reg!(m, "eth_uninstallFilter", |api, p| {
+        p.check_max(1)?;
+        let id: String = p.required(0)?;
+        Ok(Value::Bool(api.filters.uninstall(&id)))
+    });
+    reg_blocking!(m, "txpool_status", |api, p| {
+        p.check_max(0)?;
+        api.txpool_status()
+    });
+    reg_blocking!(m, "txpool_content", |api, p| {
+        p.check_max(0)?;
+        api.txpool_content()
+    });
+    reg_blocking!(m, "debug_traceTransaction", |api, p| {
+        p.check_max(2)?;
+        let h: B256 = p.required(0)?;
+        let opts: Option<GethDebugTracingOptions> = p.optional(1)?;
+        to_value(api.trace_transaction(h, opts.unwrap_or_default())?)
+    });
+    reg_blocking!(m, "debug_traceCall", |api, p| {
+        p.check_max(3)?;
+        let req: TransactionRequest = p.required(0)?;
+        let block: Option<BlockId> = p.optional(1)?;
+        let opts: Option<GethDebugTracingCallOptions> = p.optional(2)?;
+        to_value(api.trace_call(req, block, opts.unwrap_or_default())?)
+    });
+    m.subscription(
+        "eth_subscribe",
+        "eth_subscription",
+        "eth_unsubscribe",
+        crate::subs::subscribe,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(m)
+}

@@ -1,0 +1,261 @@
+//! Consistent read views of the database.
+
+use std::sync::Arc;
+
+use alloy_consensus::Header;
+use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
+use alloy_rlp::Decodable;
+use redb::{ReadOnlyTable, ReadTransaction};
+use txnchain_primitives::{RecoveredTx, SealedHeader, StoredReceipt};
+
+use crate::StorageError;
+use crate::codec::TableCodec;
+use crate::error::corrupt;
+use crate::records::{AccountRecord, TxLocation, decode_receipts, decode_tx};
+use crate::tables::{self, Table};
+
+type RawTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// A point-in-time view of the database (a redb read transaction). Cheap to create; holds no
+/// lock that blocks the writer.
+pub struct Snapshot {
+    txn: ReadTransaction,
+    codec: Arc<dyn TableCodec>,
+}
+
+pub(crate) fn meta_u64(v: Option<&[u8]>) -> Result<Option<u64>, StorageError> {
+    match v {
+        None => Ok(None),
+        Some(b) => {
+            let arr: [u8; 8] = b
+                .try_into()
+                .map_err(|_| corrupt("meta", "u64 of wrong length"))?;
+            Ok(Some(u64::from_be_bytes(arr)))
+        }
+    }
+}
+
+impl Snapshot {
+    pub(crate) fn new(txn: ReadTransaction, codec: Arc<dyn TableCodec>) -> Self {
+        Snapshot { txn, codec }
+    }
+
+    pub(crate) fn raw_table(&self, t: Table) -> Result<Option<RawTable>, StorageError> {
+        self.table(t)
+    }
+
+    fn table(&self, t: Table) -> Result<Option<RawTable>, StorageError> {
+        match self.txn.open_table(t.def()) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn get(&self, def: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some(t) = self.table(def)? else {
+            return Ok(None);
+        };
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn get_state(&self, def: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let name = def.0;
+        let k = self.codec.key(name, key);
+        match self.get(def, &k)? {
+            None => Ok(None),
+            Some(v) => self
+                .codec
+                .open(name, &v)
+                .map(|c| Some(c.into_owned()))
+                .ok_or_else(|| corrupt(name, "value failed authentication")),
+        }
+    }
+
+    /// The last applied block, `None` before genesis.
+    pub fn last_applied(&self) -> Result<Option<u64>, StorageError> {
+        meta_u64(self.get(tables::META, b"last_applied")?.as_deref())
+    }
+
+    /// The oldest block whose state can be read.
+    pub fn oldest_state(&self) -> Result<u64, StorageError> {
+        Ok(meta_u64(self.get(tables::META, b"oldest_state")?.as_deref())?.unwrap_or(0))
+    }
+
+    /// A metadata value.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(tables::META, name.as_bytes())
+    }
+
+    /// The header of block `number`.
+    pub fn header(&self, number: u64) -> Result<Option<SealedHeader>, StorageError> {
+        let Some(raw) = self.get(tables::HEADERS, &number.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let header = Header::decode(&mut raw.as_slice()).map_err(|e| corrupt("headers", e))?;
+        Ok(Some(SealedHeader {
+            header,
+            hash: keccak256(&raw),
+        }))
+    }
+
+    /// The number of the block with `hash`.
+    pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StorageError> {
+        meta_u64(self.get(tables::BLOCK_HASHES, hash.as_slice())?.as_deref())
+    }
+
+    /// Hashes of the transactions in block `number`.
+    pub fn block_tx_hashes(&self, number: u64) -> Result<Vec<B256>, StorageError> {
+        let raw = self
+            .get(tables::BLOCK_TXS, &number.to_be_bytes())?
+            .unwrap_or_default();
+        if raw.len() % 32 != 0 {
+            return Err(corrupt("block_txs", "length not a multiple of 32"));
+        }
+        Ok(raw.chunks_exact(32).map(B256::from_slice).collect())
+    }
+
+    /// A transaction and where it landed.
+    pub fn transaction(
+        &self,
+        hash: B256,
+    ) -> Result<Option<(TxLocation, RecoveredTx)>, StorageError> {
+        match self.get(tables::TXS, hash.as_slice())? {
+            None => Ok(None),
+            Some(raw) => decode_tx(&raw).map(Some),
+        }
+    }
+
+    /// All transactions of block `number`, in order.
+    pub fn block_transactions(&self, number: u64) -> Result<Vec<RecoveredTx>, StorageError> {
+        self.block_tx_hashes(number)?
+            .into_iter()
+            .map(|h| {
+                self.transaction(h)?
+                    .map(|(_, tx)| tx)
+                    .ok_or_else(|| corrupt("txs", format!("missing transaction {h}")))
+            })
+            .collect()
+    }
+
+    /// The receipts of block `number`.
+    pub fn block_receipts(&self, number: u64) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
+        match self.get(tables::RECEIPTS, &number.to_be_bytes())? {
+            None => Ok(None),
+            Some(raw) => decode_receipts(&raw).map(Some),
+        }
+    }
+
+    /// The latest record of `address`.
+    pub fn account(&self, address: Address) -> Result<Option<AccountRecord>, StorageError> {
+        match self.get_state(tables::ACCOUNTS, address.as_slice())? {
+            None => Ok(None),
+            Some(b) => AccountRecord::decode("accounts", &b).map(Some),
+        }
+    }
+
+    /// The latest value of a storage slot (zero when unset).
+    pub fn storage(&self, address: Address, slot: U256) -> Result<U256, StorageError> {
+        let key = storage_key(address, slot);
+        match self.get_state(tables::STORAGE, &key)? {
+            None => Ok(U256::ZERO),
+            Some(b) if b.len() == 32 => Ok(U256::from_be_slice(&b)),
+            Some(_) => Err(corrupt("storage", "slot value of wrong length")),
+        }
+    }
+
+    /// Bytecode by hash.
+    pub fn code(&self, hash: B256) -> Result<Option<Bytes>, StorageError> {
+        Ok(self
+            .get_state(tables::CODE, hash.as_slice())?
+            .map(Bytes::from))
+    }
+
+    fn check_history(&self, block: u64) -> Result<bool, StorageError> {
+        let last = self.last_applied()?.unwrap_or(0);
+        if block >= last {
+            return Ok(true);
+        }
+        let oldest = self.oldest_state()?;
+        if block < oldest {
+            return Err(StorageError::Pruned {
+                requested: block,
+                oldest,
+            });
+        }
+        Ok(false)
+    }
+
+    fn history_lookup(
+        &self,
+        def: Table,
+        entity: &[u8],
+        block: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some(t) = self.table(def)? else {
+            return Ok(None);
+        };
+        let name = def.0;
+        let prefix = self.codec.key(name, entity).into_owned();
+        let mut hi = prefix.clone();
+        hi.extend_from_slice(&block.to_be_bytes());
+        let mut lo = prefix.clone();
+        lo.extend_from_slice(&0u64.to_be_bytes());
+        let mut range = t.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?;
+        match range.next_back() {
+            None => Ok(None),
+            Some(entry) => {
+                let (_, v) = entry?;
+                let opened = self
+                    .codec
+                    .open(name, v.value())
+                    .ok_or_else(|| corrupt(name, "value failed authentication"))?;
+                Ok(Some(opened.into_owned()))
+            }
+        }
+    }
+
+    /// The record of `address` after block `block`.
+    pub fn account_at(
+        &self,
+        address: Address,
+        block: u64,
+    ) -> Result<Option<AccountRecord>, StorageError> {
+        if self.check_history(block)? {
+            return self.account(address);
+        }
+        match self.history_lookup(tables::ACCOUNT_HISTORY, address.as_slice(), block)? {
+            None => Ok(None),
+            Some(b) if b.is_empty() => Ok(None),
+            Some(b) => AccountRecord::decode("account_history", &b).map(Some),
+        }
+    }
+
+    /// The value of a storage slot after block `block`.
+    pub fn storage_at(
+        &self,
+        address: Address,
+        slot: U256,
+        block: u64,
+    ) -> Result<U256, StorageError> {
+        if self.check_history(block)? {
+            return self.storage(address, slot);
+        }
+        match self.history_lookup(tables::STORAGE_HISTORY, &storage_key(address, slot), block)? {
+            None => Ok(U256::ZERO),
+            Some(b) if b.len() == 32 => Ok(U256::from_be_slice(&b)),
+            Some(_) => Err(corrupt("storage_history", "slot value of wrong length")),
+        }
+    }
+
+    pub(crate) fn trie_node(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_state(tables::TRIE, key)
+    }
+}
+
+pub(crate) fn storage_key(address: Address, slot: U256) -> [u8; 52] {
+    let mut k = [0u8; 52];
+    k[..20].copy_from_slice(address.as_slice());
+    k[20..].copy_from_slice(&slot.to_be_bytes::<32>());
+    k
+}

@@ -1,0 +1,299 @@
+//! The database handle and the one-transaction block apply.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use alloy_rlp::Encodable;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
+
+use crate::codec::{PlainCodec, TableCodec};
+use crate::records::{BlockWrite, TxLocation, encode_tx};
+use crate::snapshot::{meta_u64, storage_key};
+use crate::tables;
+use crate::{Snapshot, StorageError};
+
+/// How much history to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Keep the state of every block forever.
+    pub archive: bool,
+    /// Without `archive`: keep at least this many recent blocks of state…
+    pub retain_blocks: u64,
+    /// …and at least every block whose timestamp is within this many seconds of the newest.
+    pub retain_seconds: u64,
+    /// Cache size handed to redb, in bytes.
+    pub cache_bytes: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            archive: false,
+            retain_blocks: 10_000,
+            retain_seconds: 3_600,
+            cache_bytes: 256 << 20,
+        }
+    }
+}
+
+/// The node's database.
+pub struct Store {
+    db: Database,
+    codec: Arc<dyn TableCodec>,
+    options: StoreOptions,
+}
+
+impl Store {
+    /// Opens (or creates) the database file at `path`.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StorageError> {
+        let db = Database::builder()
+            .set_cache_size(options.cache_bytes)
+            .create(path)?;
+        let txn = db.begin_write()?;
+        for t in tables::ALL {
+            txn.open_table(t.def())?;
+        }
+        txn.commit()?;
+        Ok(Store {
+            db,
+            codec: Arc::new(PlainCodec),
+            options,
+        })
+    }
+
+    /// A consistent read view of the latest committed state.
+    pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        Ok(Snapshot::new(self.db.begin_read()?, self.codec.clone()))
+    }
+
+    /// Writes a metadata value in its own transaction (used once, at initialisation).
+    pub fn put_meta(&self, name: &str, value: &[u8]) -> Result<(), StorageError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(tables::META.def())?
+            .insert(name.as_bytes(), value)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Applies one block: every write of the block and the `last_applied` marker commit in ONE
+    /// redb transaction. With `durable`, the commit is fsynced before returning (the single-node
+    /// durable write); without it, durability comes from a replicated log that is replayed from
+    /// `last_applied` after a crash.
+    pub fn apply_block(&self, block: &BlockWrite, durable: bool) -> Result<(), StorageError> {
+        let number = block.header.header.number;
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(|e| {
+            StorageError::Db(redb::Error::from(redb::StorageError::from(
+                std::io::Error::other(e.to_string()),
+            )))
+        })?;
+        {
+            let mut meta = txn.open_table(tables::META.def())?;
+            let last = meta_u64(
+                meta.get(b"last_applied".as_slice())?
+                    .map(|v| v.value().to_vec())
+                    .as_deref(),
+            )?;
+            match last {
+                None if number == 0 => {}
+                Some(l) if number == l + 1 => {}
+                l => {
+                    return Err(StorageError::OutOfOrder {
+                        got: number,
+                        last: l.unwrap_or(u64::MAX),
+                    });
+                }
+            }
+            meta.insert(b"last_applied".as_slice(), number.to_be_bytes().as_slice())?;
+        }
+        self.write_block_data(&txn, block)?;
+        self.write_state(&txn, block)?;
+        if !self.options.archive {
+            self.prune(&txn, block)?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    fn write_block_data(
+        &self,
+        txn: &WriteTransaction,
+        block: &BlockWrite,
+    ) -> Result<(), StorageError> {
+        let number = block.header.header.number;
+        let nb = number.to_be_bytes();
+        txn.open_table(tables::HEADERS.def())?
+            .insert(nb.as_slice(), block.header.rlp().as_slice())?;
+        txn.open_table(tables::BLOCK_HASHES.def())?
+            .insert(block.header.hash.as_slice(), nb.as_slice())?;
+        let mut hashes = Vec::with_capacity(block.transactions.len() * 32);
+        let mut txs = txn.open_table(tables::TXS.def())?;
+        for (i, tx) in block.transactions.iter().enumerate() {
+            hashes.extend_from_slice(tx.hash.as_slice());
+            let loc = TxLocation {
+                block: number,
+                index: i as u32,
+            };
+            txs.insert(tx.hash.as_slice(), encode_tx(loc, tx).as_slice())?;
+        }
+        txn.open_table(tables::BLOCK_TXS.def())?
+            .insert(nb.as_slice(), hashes.as_slice())?;
+        let mut receipts = Vec::new();
+        block.receipts.encode(&mut receipts);
+        txn.open_table(tables::RECEIPTS.def())?
+            .insert(nb.as_slice(), receipts.as_slice())?;
+        Ok(())
+    }
+
+    fn put_state(
+        &self,
+        t: &mut redb::Table<&'static [u8], &'static [u8]>,
+        name: &'static str,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        let k = self.codec.key(name, key);
+        match value {
+            Some(v) => {
+                t.insert(k.as_ref(), self.codec.seal(name, v).as_ref())?;
+            }
+            None => {
+                t.remove(k.as_ref())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn put_history(
+        &self,
+        t: &mut redb::Table<&'static [u8], &'static [u8]>,
+        name: &'static str,
+        entity: &[u8],
+        block: u64,
+        value: &[u8],
+    ) -> Result<(), StorageError> {
+        let mut k = self.codec.key(name, entity).into_owned();
+        k.extend_from_slice(&block.to_be_bytes());
+        t.insert(k.as_slice(), self.codec.seal(name, value).as_ref())?;
+        Ok(())
+    }
+
+    fn write_state(&self, txn: &WriteTransaction, block: &BlockWrite) -> Result<(), StorageError> {
+        let number = block.header.header.number;
+        let mut changed = Vec::new();
+        {
+            let mut accounts = txn.open_table(tables::ACCOUNTS.def())?;
+            let mut history = txn.open_table(tables::ACCOUNT_HISTORY.def())?;
+            for (addr, record) in &block.prepared.accounts {
+                let enc = record.map(|r| r.encode());
+                self.put_state(
+                    &mut accounts,
+                    tables::ACCOUNTS.0,
+                    addr.as_slice(),
+                    enc.as_ref().map(|e| e.as_slice()),
+                )?;
+                self.put_history(
+                    &mut history,
+                    tables::ACCOUNT_HISTORY.0,
+                    addr.as_slice(),
+                    number,
+                    enc.as_ref().map(|e| e.as_slice()).unwrap_or(&[]),
+                )?;
+                changed.push(0u8);
+                changed.extend_from_slice(addr.as_slice());
+            }
+        }
+        {
+            let mut storage = txn.open_table(tables::STORAGE.def())?;
+            let mut history = txn.open_table(tables::STORAGE_HISTORY.def())?;
+            for (addr, slots) in &block.changes.storage {
+                for (slot, value) in slots {
+                    let key = storage_key(*addr, *slot);
+                    let v = value.to_be_bytes::<32>();
+                    let stored = (!value.is_zero()).then_some(v.as_slice());
+                    self.put_state(&mut storage, tables::STORAGE.0, &key, stored)?;
+                    self.put_history(&mut history, tables::STORAGE_HISTORY.0, &key, number, &v)?;
+                    changed.push(1u8);
+                    changed.extend_from_slice(&key);
+                }
+            }
+        }
+        {
+            let mut code = txn.open_table(tables::CODE.def())?;
+            for (hash, bytes) in &block.changes.code {
+                self.put_state(&mut code, tables::CODE.0, hash.as_slice(), Some(bytes))?;
+            }
+        }
+        {
+            let mut trie = txn.open_table(tables::TRIE.def())?;
+            for (key, node) in &block.prepared.trie_writes {
+                self.put_state(&mut trie, tables::TRIE.0, key, node.as_deref())?;
+            }
+        }
+        if !self.options.archive {
+            txn.open_table(tables::BLOCK_CHANGES.def())?
+                .insert(number.to_be_bytes().as_slice(), changed.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Drops history that no retained block can need. When block `p` leaves the retention
+    /// window, every history entry older than `p` for a key written at `p` is superseded by
+    /// the entry at `p`, so it is deleted; the entry at `p` stays as the value at the window's
+    /// start until a later write of the same key leaves the window.
+    fn prune(&self, txn: &WriteTransaction, block: &BlockWrite) -> Result<(), StorageError> {
+        let number = block.header.header.number;
+        let now = block.header.header.timestamp;
+        let mut meta = txn.open_table(tables::META.def())?;
+        let oldest = meta_u64(
+            meta.get(b"oldest_state".as_slice())?
+                .map(|v| v.value().to_vec())
+                .as_deref(),
+        )?
+        .unwrap_or(0);
+        if number < self.options.retain_blocks + oldest + 1 {
+            return Ok(());
+        }
+        let p = oldest;
+        let headers = txn.open_table(tables::HEADERS.def())?;
+        if let Some(raw) = headers.get(p.to_be_bytes().as_slice())? {
+            let h = <alloy_consensus::Header as alloy_rlp::Decodable>::decode(&mut raw.value())
+                .map_err(|e| crate::error::corrupt("headers", e))?;
+            if h.timestamp + self.options.retain_seconds > now {
+                return Ok(());
+            }
+        }
+        let mut changes = txn.open_table(tables::BLOCK_CHANGES.def())?;
+        let list = changes
+            .remove(p.to_be_bytes().as_slice())?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        let mut acc_hist = txn.open_table(tables::ACCOUNT_HISTORY.def())?;
+        let mut st_hist = txn.open_table(tables::STORAGE_HISTORY.def())?;
+        let mut rest = list.as_slice();
+        while let Some((&tag, tail)) = rest.split_first() {
+            let (table, name, len) = match tag {
+                0 => (&mut acc_hist, tables::ACCOUNT_HISTORY.0, 20),
+                1 => (&mut st_hist, tables::STORAGE_HISTORY.0, 52),
+                _ => return Err(crate::error::corrupt("block_changes", "unknown tag")),
+            };
+            if tail.len() < len {
+                return Err(crate::error::corrupt("block_changes", "truncated"));
+            }
+            let prefix = self.codec.key(name, &tail[..len]).into_owned();
+            let mut lo = prefix.clone();
+            lo.extend_from_slice(&0u64.to_be_bytes());
+            let mut hi = prefix;
+            hi.extend_from_slice(&p.to_be_bytes());
+            table.retain_in::<&[u8], _>(lo.as_slice()..hi.as_slice(), |_, _| false)?;
+            rest = &tail[len..];
+        }
+        meta.insert(b"oldest_state".as_slice(), (p + 1).to_be_bytes().as_slice())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,59 @@
+//! # txnchain-tee
+//!
+//! Everything TxnChain knows about trusted execution environments:
+//!
+//! - **Platforms** ([`platform`]): where evidence comes from — `virtual`
+//!   (development, insecure and loudly marked so), `sev-snp` and `tdx`
+//!   through Linux configfs-tsm — and `--tee auto` selection, which never
+//!   falls back to `virtual`.
+//! - **Node identity** ([`identity`]): a fresh Ed25519 or P-384 key per
+//!   process, usable as a rustls certificate key, bound into evidence through
+//!   `report_data = SHA-256("txnchain-node-v1" ‖ SPKI DER ‖ nonce) ‖ 0^32`.
+//! - **Evidence bundles** ([`evidence`]): the JSON served at
+//!   `GET /node/attestation` and read by `txnchain attest verify`.
+//! - **Verification** ([`verify`]): pure, offline and deterministic (the
+//!   time is a parameter). SEV-SNP with the `sev` crate plus our VCEK
+//!   TCB/hwID checks; TDX and SGX quotes with `dcap-qvl`; then one policy
+//!   layer ([`policy`]) for every platform. The result is a [`Verdict`] that
+//!   lists each claim checked and names the first failure.
+//! - **Node surface** ([`attestation`]): the `/node/attestation` response and
+//!   a rate limiter for fresh (nonce) reports.
+//! - **Sealing** ([`sealing`]): node secrets sealed to the platform.
+//!
+//! The formats (bundle JSON, policy TOML) and the threat model are documented
+//! in `docs/attestation.md`.
+
+pub mod attestation;
+mod error;
+pub mod evidence;
+pub mod identity;
+pub mod platform;
+pub mod policy;
+pub mod sealing;
+mod time;
+pub mod verdict;
+pub mod verify;
+
+pub use attestation::{AttestationResponse, NodeAttestation, RateLimiter, attestation_response};
+pub use error::TeeError;
+pub use evidence::{Endorsements, EvidenceBundle, EvidencePlatform, VirtualClaims};
+pub use identity::{
+    IdentityAlgorithm, MAX_NONCE_LEN, NodeIdentity, REPORT_DATA_DOMAIN, parse_nonce_hex,
+    random_nonce, report_data_for,
+};
+pub use platform::{
+    ConfigfsTsm, Platform, PlatformConfig, PlatformEvidence, TeeChoice, log_startup,
+    select_platform,
+};
+pub use policy::{MeasurementEntry, Policy};
+pub use sealing::{Sealer, sealer_for};
+pub use time::{format_utc, parse_rfc3339};
+pub use verdict::{
+    Claim, ClaimStatus, Failure, FailureCategory, FailureKind, INSECURE_BANNER, Verdict,
+};
+pub use verify::{ExpectedReportData, TrustRoots, VerifyOptions, now_unix, verify_bundle};
+
+/// The warning logged when the `virtual` platform is in use.
+pub const INSECURE_VIRTUAL_WARNING: &str = "INSECURE: TEE platform `virtual` gives NO hardware \
+     protection. The operator can read and change all memory, code and secrets, and its \
+     attestation evidence is an unsigned claim set anyone can forge. Use it for development only.";
