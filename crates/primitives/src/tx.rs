@@ -208,3 +208,20 @@ mod tests {
         assert!(RecoveredTx::decode(&raw).is_err());
     }
 }
+
+/// Fuzzing harnesses, shared by the `cargo fuzz` targets and the corpus-replay tests.
+pub mod fuzzing {
+    use alloy_eips::Encodable2718;
+
+    use super::RecoveredTx;
+
+    /// Decodes arbitrary bytes as a raw transaction (what `eth_sendRawTransaction` receives).
+    /// Never panics; whatever decodes re-encodes to exactly the input and hashes to its keccak.
+    pub fn raw_transaction(data: &[u8]) {
+        if let Ok(tx) = RecoveredTx::decode(data) {
+            assert_eq!(tx.encoded.as_ref(), data, "decoded transaction re-encodes differently");
+            assert_eq!(tx.envelope.encoded_2718(), data);
+            assert_eq!(tx.hash, alloy_primitives::keccak256(data));
+        }
+    }
+}

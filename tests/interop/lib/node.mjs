@@ -118,6 +118,7 @@ function spawnNode(bin, args, env, startTimeoutMs) {
  * Starts `txnchain dev --port 0 --data-dir <dir> [...extraArgs]`.
  * @param {object} [opts]
  * @param {string[]} [opts.extraArgs]  extra CLI flags, e.g. ['--block-interval', '2s']
+ * @param {string} [opts.command]  subcommand: 'dev' (default) or 'node'
  * @param {string}   [opts.dataDir]    reuse a data dir (default: a fresh temporary dir)
  * @param {object}   [opts.env]        extra environment variables (RUST_LOG, …)
  * @param {string}   [opts.bin]        binary to run instead of txnchainBin() (self-tests)
@@ -135,7 +136,8 @@ export async function startNode(opts = {}) {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'txnchain-interop-'));
   const env = opts.env ?? {};
   const startTimeoutMs = opts.startTimeoutMs ?? START_TIMEOUT_MS;
-  const args = () => ['dev', '--port', '0', '--data-dir', dataDir, ...extraArgs];
+  const command = opts.command ?? 'dev';
+  const args = () => [command, '--port', '0', '--data-dir', dataDir, ...extraArgs];
 
   const node = {
     dataDir,

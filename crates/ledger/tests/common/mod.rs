@@ -1,0 +1,93 @@
+//! Shared fixtures: a fresh store with a small funded genesis, and transaction signing.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use txnchain_ledger::{Ledger, Mempool, PoolLimits};
+use txnchain_primitives::dev::{DEV_MNEMONIC, dev_keys};
+use txnchain_primitives::{ChainSpec, GenesisAccount, GenesisConfig, RecoveredTx};
+use txnchain_storage::{Store, StoreOptions};
+
+pub const GWEI: u128 = 1_000_000_000;
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub ledger: Arc<Ledger>,
+    pub keys: Vec<PrivateKeySigner>,
+    pub genesis: GenesisConfig,
+}
+
+pub fn genesis(keys: &[PrivateKeySigner]) -> GenesisConfig {
+    let mut alloc = BTreeMap::new();
+    for k in keys {
+        alloc.insert(
+            k.address(),
+            GenesisAccount { balance: U256::from(10u64).pow(U256::from(21)), ..Default::default() },
+        );
+    }
+    GenesisConfig { spec: ChainSpec::default(), timestamp: 0, extra_data: Bytes::new(), alloc }
+}
+
+pub fn open(dir: &std::path::Path, genesis: &GenesisConfig, limits: PoolLimits) -> Arc<Ledger> {
+    let store = Arc::new(Store::open(&dir.join("chain.redb"), StoreOptions::default()).unwrap());
+    txnchain_ledger::genesis::init_genesis(&store, genesis).unwrap();
+    let pool = Arc::new(Mempool::new(limits, genesis.spec.base_fee));
+    Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap())
+}
+
+pub fn fixture_with(limits: PoolLimits) -> Fixture {
+    let keys = dev_keys(DEV_MNEMONIC, 4).unwrap();
+    let genesis = genesis(&keys);
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = open(dir.path(), &genesis, limits);
+    Fixture { dir, ledger, keys, genesis }
+}
+
+pub fn fixture() -> Fixture {
+    fixture_with(PoolLimits::default())
+}
+
+pub fn eip1559(key: &PrivateKeySigner, nonce: u64, f: impl FnOnce(&mut TxEip1559)) -> RecoveredTx {
+    let mut tx = TxEip1559 {
+        chain_id: 424242,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 2 * GWEI,
+        max_priority_fee_per_gas: 0,
+        to: TxKind::Call(Address::repeat_byte(0x42)),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    f(&mut tx);
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    RecoveredTx::from_envelope(env).unwrap()
+}
+
+pub fn legacy(key: &PrivateKeySigner, nonce: u64, chain_id: Option<u64>) -> RecoveredTx {
+    let tx = TxLegacy {
+        chain_id,
+        nonce,
+        gas_price: 2 * GWEI,
+        gas_limit: 21_000,
+        to: TxKind::Call(Address::repeat_byte(0x42)),
+        value: U256::from(1),
+        ..Default::default()
+    };
+    let sig = key.sign_hash_sync(&tx.signature_hash()).unwrap();
+    let env: TxEnvelope = tx.into_signed(sig).into();
+    RecoveredTx::from_envelope(env).unwrap()
+}
+
+/// Builds and applies one block through the same path the node uses (builder → log → apply).
+pub fn commit_block(ledger: &Ledger) -> Option<txnchain_primitives::SealedBlock> {
+    let block = txnchain_ledger::builder::build_block(ledger, false).unwrap()?;
+    ledger.apply_committed(&block).unwrap();
+    Some(block)
+}
