@@ -35,7 +35,16 @@ pub fn genesis(keys: &[PrivateKeySigner]) -> GenesisConfig {
 }
 
 pub fn open(dir: &std::path::Path, genesis: &GenesisConfig, limits: PoolLimits) -> Arc<Ledger> {
-    let store = Arc::new(Store::open(&dir.join("chain.redb"), StoreOptions::default()).unwrap());
+    open_with(dir, genesis, limits, StoreOptions::default())
+}
+
+pub fn open_with(
+    dir: &std::path::Path,
+    genesis: &GenesisConfig,
+    limits: PoolLimits,
+    options: StoreOptions,
+) -> Arc<Ledger> {
+    let store = Arc::new(Store::open(&dir.join("chain.redb"), options).unwrap());
     txnchain_ledger::genesis::init_genesis(&store, genesis).unwrap();
     let pool = Arc::new(Mempool::new(limits, genesis.spec.base_fee));
     Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap())
