@@ -57,3 +57,23 @@ pub use verify::{ExpectedReportData, TrustRoots, VerifyOptions, now_unix, verify
 pub const INSECURE_VIRTUAL_WARNING: &str = "INSECURE: TEE platform `virtual` gives NO hardware \
      protection. The operator can read and change all memory, code and secrets, and its \
      attestation evidence is an unsigned claim set anyone can forge. Use it for development only.";
+
+/// Fuzzing harnesses, shared by the `cargo fuzz` targets and the robustness tests.
+pub mod fuzzing {
+    use crate::{EvidenceBundle, ExpectedReportData, Policy, VerifyOptions, verify_bundle};
+
+    /// Parses arbitrary bytes as an evidence bundle (what `txnchain attest verify --url`
+    /// receives from a node) and verifies it. Never panics; a verdict is always produced.
+    pub fn evidence_bundle(data: &[u8]) {
+        if let Ok(bundle) = EvidenceBundle::from_json(data) {
+            verify_evidence(&bundle);
+        }
+    }
+
+    /// Verifies a bundle with a strict policy at a fixed time; the verdict must be well formed.
+    pub fn verify_evidence(bundle: &EvidenceBundle) {
+        let opts = VerifyOptions::new(1_700_000_000, ExpectedReportData::FromBundle);
+        let verdict = verify_bundle(bundle, &Policy::default(), &opts);
+        let _ = verdict.to_string();
+    }
+}

@@ -768,3 +768,41 @@ fn verification_is_deterministic() {
         assert_eq!(case.verify(&policy), case.verify(&policy));
     }
 }
+
+/// Corrupting any byte of real evidence, or truncating it, never panics a verifier: it always
+/// produces a verdict (this is what a malicious node could send to `attest verify --url`).
+#[test]
+fn corrupted_and_truncated_evidence_never_panics() {
+    for case in [snp(), tdx(), sgx(), tdx_outdated()] {
+        let len = case.bundle.evidence.len();
+        let stride = (len / 600).max(1);
+        for at in (0..len).step_by(stride) {
+            let mut b = case.bundle.clone();
+            b.evidence[at] ^= 0xff;
+            txnchain_tee::fuzzing::verify_evidence(&b);
+            let _ = verify_bundle(&b, &case.policy(), &case.opts());
+        }
+        // Quotes may carry zero padding after their declared signature data; cutting into
+        // anything before it must be rejected.
+        let structural_end = case
+            .bundle
+            .evidence
+            .iter()
+            .rposition(|&b| b != 0)
+            .unwrap_or(0);
+        for cut in (0..=structural_end).step_by(stride * 7) {
+            let mut b = case.bundle.clone();
+            b.evidence.truncate(cut);
+            let v = verify_bundle(&b, &case.policy(), &case.opts());
+            assert!(
+                !v.is_trusted(),
+                "{}: truncated evidence ({cut} bytes) must be rejected",
+                case.name
+            );
+        }
+        let json = serde_json::to_vec(&case.bundle).unwrap();
+        for cut in (0..json.len()).step_by((json.len() / 200).max(1)) {
+            txnchain_tee::fuzzing::evidence_bundle(&json[..cut]);
+        }
+    }
+}

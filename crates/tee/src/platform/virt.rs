@@ -3,8 +3,8 @@
 use sha2::{Digest, Sha384};
 
 use super::{Platform, PlatformEvidence};
+use crate::TeeError;
 use crate::evidence::{Endorsements, EvidencePlatform, VirtualClaims};
-use crate::{INSECURE_VIRTUAL_WARNING, TeeError};
 
 /// Produces unsigned claim sets. It gives no protection: the operator can
 /// read all memory, change the code, and forge this evidence at will.
@@ -28,9 +28,8 @@ pub(crate) fn current_exe_measurement() -> [u8; 48] {
 
 impl VirtualPlatform {
     /// A virtual platform claiming `measurement` (default: SHA-384 of the
-    /// running executable) and `host_data`. Logs a loud warning.
+    /// running executable) and `host_data`. [`crate::log_startup`] warns that it is insecure.
     pub fn new(measurement: Option<[u8; 48]>, host_data: [u8; 32]) -> Self {
-        tracing::warn!("{INSECURE_VIRTUAL_WARNING}");
         Self {
             measurement: measurement.unwrap_or_else(current_exe_measurement),
             host_data,
