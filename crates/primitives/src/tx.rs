@@ -219,7 +219,11 @@ pub mod fuzzing {
     /// Never panics; whatever decodes re-encodes to exactly the input and hashes to its keccak.
     pub fn raw_transaction(data: &[u8]) {
         if let Ok(tx) = RecoveredTx::decode(data) {
-            assert_eq!(tx.encoded.as_ref(), data, "decoded transaction re-encodes differently");
+            assert_eq!(
+                tx.encoded.as_ref(),
+                data,
+                "decoded transaction re-encodes differently"
+            );
             assert_eq!(tx.envelope.encoded_2718(), data);
             assert_eq!(tx.hash, alloy_primitives::keccak256(data));
         }

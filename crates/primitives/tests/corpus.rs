@@ -12,7 +12,10 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         .unwrap()
         .map(|e| {
             let p = e.unwrap().path();
-            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
         })
         .collect();
     out.sort();
@@ -40,10 +43,20 @@ fn corpus_replays_without_panics() {
 fn every_accepted_type_decodes_and_blobs_do_not() {
     for (name, data) in seeds() {
         let decoded = RecoveredTx::decode(&data);
-        let valid = ["legacy_eip155", "eip2930", "eip1559", "eip1559_create", "eip7702"];
+        let valid = [
+            "legacy_eip155",
+            "eip2930",
+            "eip1559",
+            "eip1559_create",
+            "eip7702",
+        ];
         if valid.contains(&name.as_str()) {
             let tx = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert_eq!(tx.sender.to_string(), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "{name}");
+            assert_eq!(
+                tx.sender.to_string(),
+                "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+                "{name}"
+            );
             assert_eq!(tx.nonce(), 7);
         } else {
             assert!(decoded.is_err(), "{name} must not decode");

@@ -28,10 +28,18 @@ pub fn genesis(keys: &[PrivateKeySigner]) -> GenesisConfig {
     for k in keys {
         alloc.insert(
             k.address(),
-            GenesisAccount { balance: U256::from(10u64).pow(U256::from(21)), ..Default::default() },
+            GenesisAccount {
+                balance: U256::from(10u64).pow(U256::from(21)),
+                ..Default::default()
+            },
         );
     }
-    GenesisConfig { spec: ChainSpec::default(), timestamp: 0, extra_data: Bytes::new(), alloc }
+    GenesisConfig {
+        spec: ChainSpec::default(),
+        timestamp: 0,
+        extra_data: Bytes::new(),
+        alloc,
+    }
 }
 
 pub fn open(dir: &std::path::Path, genesis: &GenesisConfig, limits: PoolLimits) -> Arc<Ledger> {
@@ -55,7 +63,12 @@ pub fn fixture_with(limits: PoolLimits) -> Fixture {
     let genesis = genesis(&keys);
     let dir = tempfile::tempdir().unwrap();
     let ledger = open(dir.path(), &genesis, limits);
-    Fixture { dir, ledger, keys, genesis }
+    Fixture {
+        dir,
+        ledger,
+        keys,
+        genesis,
+    }
 }
 
 pub fn fixture() -> Fixture {
