@@ -3,6 +3,7 @@
 mod attest;
 mod bench;
 mod duration;
+mod x402;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -36,6 +37,12 @@ enum Command {
     Attest(attest::AttestArgs),
     /// Benchmarks against a running node.
     Bench(bench::BenchArgs),
+    /// Standalone x402 facilitator over JSON-RPC (trusts its RPC endpoint).
+    Facilitator(x402::facilitator::FacilitatorArgs),
+    /// Reverse proxy that puts an HTTP service behind x402.
+    Paywall(x402::paywall::PaywallArgs),
+    /// Fetch a URL, paying its x402 price within a spend policy.
+    Pay(x402::pay::PayArgs),
 }
 
 #[derive(clap::Args)]
@@ -151,7 +158,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -205,6 +212,7 @@ fn main() -> anyhow::Result<()> {
                     cors_origins: Some(vec!["*".into()]),
                     tee: a.tee.tee.unwrap_or(txnchain_tee::TeeChoice::Virtual),
                     platform: a.tee.platform(),
+                    x402: Some(txnchain_node::x402::X402Config::dev()?),
                 })
                 .await
             }
@@ -221,11 +229,15 @@ fn main() -> anyhow::Result<()> {
                     cors_origins: None,
                     tee: a.tee.tee.unwrap_or_default(),
                     platform: a.tee.platform(),
+                    x402: None,
                 })
                 .await
             }
             Command::Attest(args) => std::process::exit(attest::run(args).await),
             Command::Bench(args) => bench::run(args).await,
+            Command::Facilitator(args) => x402::facilitator::run(args).await,
+            Command::Paywall(args) => x402::paywall::run(args).await,
+            Command::Pay(args) => std::process::exit(x402::pay::run(args).await?),
         }
     })
 }

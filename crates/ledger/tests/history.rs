@@ -42,7 +42,7 @@ fn old_state_is_pruned_but_retained_blocks_stay_exact() {
     let snap = ledger.store().snapshot().unwrap();
     assert_eq!(snap.last_applied().unwrap(), Some(10));
     let oldest = snap.oldest_state().unwrap();
-    assert!(oldest >= 6 && oldest <= 7, "oldest retained state {oldest}");
+    assert!((6..=7).contains(&oldest), "oldest retained state {oldest}");
     match snap.account_at(often, 2) {
         Err(StorageError::Pruned {
             requested: 2,

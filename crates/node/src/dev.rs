@@ -1,5 +1,7 @@
-//! The dev chain's genesis: prefunded accounts from the test mnemonic and the predeploys tools
-//! expect (the deterministic CREATE2 deployer and Multicall3).
+//! The dev chain's genesis: prefunded accounts from the test mnemonic, the predeploys tools
+//! expect (the deterministic CREATE2 deployer and Multicall3), the tUSD stablecoin at
+//! [`STABLECOIN`] with 1,000,000 tUSD per dev account, and the x402 facilitator's settlement
+//! keys (test mnemonic indexes 100–103, see [`FACILITATOR_KEY_INDEXES`]) funded with ETH.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +18,16 @@ pub const CREATE2_DEPLOYER_CODE: &str = "7ffffffffffffffffffffffffffffffffffffff
 /// The Multicall3 address.
 pub const MULTICALL3: Address = address!("cA11bde05977b3631167028862bE2a173976CA11");
 
+/// The tUSD stablecoin (contracts/src/Stablecoin.sol) in dev genesis: `0x402…0402`.
+pub const STABLECOIN: Address = address!("4020000000000000000000000000000000000402");
+/// tUSD each dev account holds at genesis, in atomic units (1,000,000 tUSD, 6 decimals).
+pub const DEV_TUSD_BALANCE: u64 = 1_000_000_000_000;
+/// Test-mnemonic indexes of the facilitator's settlement keys in dev.
+pub const FACILITATOR_KEY_INDEXES: std::ops::Range<u32> = 100..104;
+/// ETH each facilitator settlement key holds at genesis (1,000 ETH).
+pub const FACILITATOR_ETH: u64 = 1_000;
+
+const STABLECOIN_ARTIFACT: &str = include_str!("../../../contracts/artifacts/Stablecoin.json");
 const MULTICALL3_ARTIFACT: &str = include_str!("../../../contracts/artifacts/Multicall3.json");
 
 fn deployed_bytecode(artifact: &str) -> Result<Bytes, PrimitivesError> {
@@ -27,6 +39,45 @@ fn deployed_bytecode(artifact: &str) -> Result<Bytes, PrimitivesError> {
     hex::decode(code)
         .map(Bytes::from)
         .map_err(|e| PrimitivesError::Genesis(e.to_string()))
+}
+
+/// The facilitator's dev settlement keys (test mnemonic, indexes 100–103).
+pub fn facilitator_keys() -> Result<Vec<PrivateKeySigner>, PrimitivesError> {
+    FACILITATOR_KEY_INDEXES
+        .map(|i| txnchain_primitives::dev::derive_key(DEV_MNEMONIC, i))
+        .collect()
+}
+
+/// `keccak256(abi.encode(key, slot))`: the storage slot of `mapping[key]` at `slot`.
+pub fn mapping_slot(key: Address, slot: u64) -> U256 {
+    let mut buf = [0u8; 64];
+    buf[12..32].copy_from_slice(key.as_slice());
+    buf[32..].copy_from_slice(&U256::from(slot).to_be_bytes::<32>());
+    U256::from_be_bytes(alloy_primitives::keccak256(buf).0)
+}
+
+/// The Stablecoin's genesis storage (layout in contracts/README.md): each holder gets
+/// [`DEV_TUSD_BALANCE`], `totalSupply` is their sum, and `owner` (if any) is owner and minter.
+pub fn stablecoin_storage(
+    holders: impl IntoIterator<Item = Address>,
+    owner: Option<Address>,
+) -> BTreeMap<U256, U256> {
+    let mut storage = BTreeMap::new();
+    let mut total = U256::ZERO;
+    for h in holders {
+        if storage
+            .insert(mapping_slot(h, 3), U256::from(DEV_TUSD_BALANCE))
+            .is_none()
+        {
+            total += U256::from(DEV_TUSD_BALANCE);
+        }
+    }
+    storage.insert(U256::from(1), total);
+    if let Some(owner) = owner {
+        storage.insert(U256::ZERO, U256::from_be_slice(owner.as_slice()));
+        storage.insert(mapping_slot(owner, 5), U256::from(1));
+    }
+    storage
 }
 
 /// Options of the dev chain.
@@ -81,6 +132,25 @@ pub fn dev_genesis(
             ..Default::default()
         },
     );
+    alloc.insert(
+        STABLECOIN,
+        GenesisAccount {
+            code: deployed_bytecode(STABLECOIN_ARTIFACT)?,
+            storage: stablecoin_storage(
+                keys.iter().map(|k| k.address()),
+                keys.first().map(|k| k.address()),
+            ),
+            ..Default::default()
+        },
+    );
+    for key in facilitator_keys()? {
+        alloc
+            .entry(key.address())
+            .or_insert_with(|| GenesisAccount {
+                balance: U256::from(FACILITATOR_ETH) * U256::from(10u64).pow(U256::from(18)),
+                ..Default::default()
+            });
+    }
     let spec = ChainSpec {
         chain_id: opts.chain_id,
         ..ChainSpec::default()

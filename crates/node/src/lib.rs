@@ -7,6 +7,7 @@
 mod attestation;
 pub mod dev;
 mod metrics;
+pub mod x402;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ pub enum NodeError {
     /// The TEE platform or node identity could not be set up.
     #[error(transparent)]
     Tee(#[from] txnchain_tee::TeeError),
+    /// The x402 facilitator could not be set up.
+    #[error("x402: {0}")]
+    X402(#[from] txnchain_x402::X402Error),
 }
 
 /// Everything a node needs to start.
@@ -62,6 +66,8 @@ pub struct NodeConfig {
     pub tee: txnchain_tee::TeeChoice,
     /// Platform options (configfs root, certificate and collateral caches).
     pub platform: txnchain_tee::PlatformConfig,
+    /// The x402 facilitator served under `/x402` (`None`: not served).
+    pub x402: Option<x402::X402Config>,
 }
 
 /// A started node.
@@ -137,9 +143,33 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         cors_origins: config.cors_origins.clone(),
         ..Default::default()
     };
-    let router = txnchain_jsonrpc::router(module.clone(), api, server_config)
-        .merge(metrics::router(ledger.clone(), module))
+    let x402 = match config.x402.clone() {
+        Some(x) => Some(x402::router(ledger.clone(), x)?),
+        None => None,
+    };
+    let facilitator = x402.as_ref().map(|(_, f)| f.clone());
+    let mut router = txnchain_jsonrpc::router(module.clone(), api, server_config)
+        .merge(metrics::router(ledger.clone(), module, facilitator))
         .merge(attestation::router(attestation));
+    if let Some((x402_router, facilitator)) = x402 {
+        router = router.nest("/x402", x402_router);
+        let signers = facilitator.signers();
+        tracing::info!(
+            ?signers,
+            "x402 facilitator at /x402 (verify, settle, supported, metrics)"
+        );
+        let mut rx = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            // Low-balance check of the settlement keys: at start and every minute.
+            loop {
+                facilitator.check_balances().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+                    _ = rx.wait_for(|s| *s) => return,
+                }
+            }
+        }));
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let mut rx = shutdown_rx;

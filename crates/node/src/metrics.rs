@@ -9,12 +9,17 @@ use txnchain_jsonrpc::RpcModule;
 use txnchain_ledger::Ledger;
 use txnchain_rpc::EthApi;
 
-pub(crate) fn router(ledger: Arc<Ledger>, module: Arc<RpcModule<EthApi>>) -> Router {
+pub(crate) fn router(
+    ledger: Arc<Ledger>,
+    module: Arc<RpcModule<EthApi>>,
+    facilitator: Option<Arc<txnchain_x402::Facilitator<crate::x402::LocalChain>>>,
+) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
             let ledger = ledger.clone();
             let module = module.clone();
+            let facilitator = facilitator.clone();
             async move {
                 let mut out = String::new();
                 let head = *ledger.head().borrow();
@@ -31,6 +36,9 @@ pub(crate) fn router(ledger: Arc<Ledger>, module: Arc<RpcModule<EthApi>>) -> Rou
                 let _ = writeln!(out, "# TYPE txnchain_txpool_transactions gauge");
                 let _ = writeln!(out, "txnchain_txpool_transactions {}", ledger.pool().len());
                 out.push_str(&module.render_prometheus());
+                if let Some(f) = &facilitator {
+                    out.push_str(&f.render_prometheus());
+                }
                 ([("content-type", "text/plain; version=0.0.4")], out)
             }
         }),

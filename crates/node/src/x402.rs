@@ -1,0 +1,244 @@
+//! x402 inside the node: the facilitator's in-process [`Chain`] (committed state read
+//! directly, transactions submitted to the ledger, commits awaited on the apply
+//! notification) and its routes under `/x402` (`POST /x402/verify`, `POST /x402/settle`,
+//! `GET /x402/supported`, `GET /x402/metrics`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_signer_local::PrivateKeySigner;
+use revm::context::result::ExecutionResult;
+use txnchain_executor::env::CallInput;
+use txnchain_executor::{BlockContext, Overlay, SnapshotState};
+use txnchain_ledger::Ledger;
+use txnchain_primitives::RecoveredTx;
+use txnchain_x402::chain::{CallOutcome, Committed};
+use txnchain_x402::server::{Access, ServerConfig};
+use txnchain_x402::{Chain, ChainError, Facilitator, FacilitatorConfig, TokenInfo};
+
+/// The facilitator a node runs.
+#[derive(Debug, Clone)]
+pub struct X402Config {
+    /// The token advertised in `/x402/supported`.
+    pub token: TokenInfo,
+    /// Settlement keys.
+    pub keys: Vec<PrivateKeySigner>,
+    /// Payee authorization for `/x402/settle`.
+    pub access: Access,
+    /// verify + settle requests per second per client IP.
+    pub rate_limit_per_sec: u32,
+}
+
+impl X402Config {
+    /// The dev facilitator: tUSD at [`crate::dev::STABLECOIN`], keys at test-mnemonic indexes
+    /// 100–103, open to every payee (dev only), generous rate limits for local benchmarks.
+    pub fn dev() -> Result<Self, txnchain_primitives::PrimitivesError> {
+        Ok(X402Config {
+            token: dev_token(),
+            keys: crate::dev::facilitator_keys()?,
+            access: Access::Open,
+            rate_limit_per_sec: 20_000,
+        })
+    }
+}
+
+/// The dev stablecoin as the facilitator advertises it.
+pub fn dev_token() -> TokenInfo {
+    TokenInfo {
+        address: crate::dev::STABLECOIN,
+        name: "TxnChain USD".into(),
+        version: "1".into(),
+        decimals: 6,
+        symbol: "tUSD".into(),
+    }
+}
+
+/// The in-process chain.
+pub struct LocalChain {
+    ledger: Arc<Ledger>,
+}
+
+impl LocalChain {
+    /// Over `ledger`.
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        LocalChain { ledger }
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Unavailable(e.to_string())
+}
+
+fn now_secs() -> u64 {
+    txnchain_x402::now_secs()
+}
+
+impl LocalChain {
+    fn find(&self, hash: B256) -> Result<Option<Committed>, ChainError> {
+        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let Some((loc, _)) = snap.transaction(hash).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        let receipts = snap.block_receipts(loc.block).map_err(unavailable)?;
+        let Some(r) = receipts.and_then(|mut r| {
+            let i = loc.index as usize;
+            (i < r.len()).then(|| r.swap_remove(i))
+        }) else {
+            return Ok(None);
+        };
+        Ok(Some(Committed {
+            hash,
+            success: r.success,
+            block: loc.block,
+            logs: r.logs,
+        }))
+    }
+}
+
+impl Chain for LocalChain {
+    fn chain_id(&self) -> u64 {
+        self.ledger.chain().chain_id
+    }
+
+    async fn next_block_timestamp(&self) -> Result<u64, ChainError> {
+        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
+        let parent = snap
+            .header(last)
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable(format!("header {last} missing")))?;
+        // The builder stamps blocks with max(parent timestamp, wall clock).
+        Ok(parent.header.timestamp.max(now_secs()))
+    }
+
+    async fn call(
+        &self,
+        from: Address,
+        to: Address,
+        data: Bytes,
+        timestamp: Option<u64>,
+    ) -> Result<CallOutcome, ChainError> {
+        let chain = self.ledger.chain();
+        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
+        let parent = snap
+            .header(last)
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable(format!("header {last} missing")))?;
+        // The context of the next block: the one a settlement lands in.
+        let ctx = BlockContext {
+            number: last + 1,
+            timestamp: parent
+                .header
+                .timestamp
+                .max(now_secs())
+                .max(timestamp.unwrap_or(0)),
+            beneficiary: chain.beneficiary,
+            prevrandao: BlockContext::derive_prevrandao(parent.hash),
+            gas_limit: chain.block_gas_limit,
+            base_fee: chain.base_fee,
+            parent_hash: parent.hash,
+        };
+        let input = CallInput {
+            from,
+            to: Some(to),
+            gas: chain.max_tx_gas(last + 1).min(10_000_000),
+            data,
+            ..Default::default()
+        };
+        let overlay = Overlay::new(SnapshotState::latest(&snap));
+        let res =
+            txnchain_executor::call::call(chain, &ctx, &overlay, &input).map_err(unavailable)?;
+        Ok(match res.result {
+            ExecutionResult::Success { output, .. } => CallOutcome::Success(output.into_data()),
+            ExecutionResult::Revert { output, .. } => CallOutcome::Revert(output),
+            ExecutionResult::Halt { reason, .. } => CallOutcome::Halt(format!("{reason:?}")),
+        })
+    }
+
+    async fn balance(&self, address: Address) -> Result<U256, ChainError> {
+        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        Ok(snap
+            .account(address)
+            .map_err(unavailable)?
+            .map(|a| a.balance)
+            .unwrap_or_default())
+    }
+
+    async fn pending_nonce(&self, address: Address) -> Result<u64, ChainError> {
+        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let committed = snap
+            .account(address)
+            .map_err(unavailable)?
+            .map(|a| a.nonce)
+            .unwrap_or(0);
+        Ok(self.ledger.pool().pending_nonce(address, committed))
+    }
+
+    async fn max_fee_per_gas(&self) -> Result<u128, ChainError> {
+        Ok(u128::from(self.ledger.chain().base_fee)
+            .saturating_mul(2)
+            .max(1))
+    }
+
+    async fn submit(&self, raw: Bytes) -> Result<B256, ChainError> {
+        let tx = RecoveredTx::decode(&raw).map_err(|e| ChainError::Rejected(e.to_string()))?;
+        self.ledger
+            .submit(tx)
+            .map_err(|e| ChainError::Rejected(e.to_string()))
+    }
+
+    async fn wait_committed(&self, hash: B256, timeout: Duration) -> Result<Committed, ChainError> {
+        // Subscribe first, then look in the store: a commit in between is not missed.
+        let mut rx = self.ledger.subscribe();
+        if let Some(c) = self.find(hash)? {
+            return Ok(c);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => return Err(ChainError::Timeout(hash)),
+                Ok(Ok(block)) => {
+                    if let Some(i) = block.transactions.iter().position(|t| t.hash == hash)
+                        && let Some(r) = block.receipts.get(i)
+                    {
+                        return Ok(Committed {
+                            hash,
+                            success: r.success,
+                            block: block.header.header.number,
+                            logs: r.logs.clone(),
+                        });
+                    }
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                    if let Some(c) = self.find(hash)? {
+                        return Ok(c);
+                    }
+                }
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                    return Err(unavailable("the node is stopping"));
+                }
+            }
+        }
+    }
+}
+
+/// Builds the facilitator and its router (to nest under `/x402`).
+pub(crate) fn router(
+    ledger: Arc<Ledger>,
+    config: X402Config,
+) -> Result<(axum::Router, Arc<Facilitator<LocalChain>>), txnchain_x402::X402Error> {
+    let facilitator = Facilitator::new(
+        LocalChain::new(ledger),
+        FacilitatorConfig::new(config.token, config.keys),
+    )?;
+    let router = txnchain_x402::server::router(
+        facilitator.clone(),
+        ServerConfig {
+            access: config.access,
+            rate_limit_per_sec: config.rate_limit_per_sec,
+        },
+    );
+    Ok((router, facilitator))
+}
