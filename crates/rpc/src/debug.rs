@@ -9,14 +9,13 @@ use alloy_rpc_types_trace::geth::{
     GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace,
 };
 use serde_json::{Value, json};
-use txnchain_executor::Overlay;
 use txnchain_executor::block::{context_of, execute_prefix};
 use txnchain_executor::call::{call_cfg, trace};
 use txnchain_executor::env::{call_env, cfg_env, tx_env};
 use txnchain_jsonrpc::RpcError;
 use txnchain_primitives::RecoveredTx;
 
-use crate::api::{EthApi, apply_overrides, call_input, to_value};
+use crate::api::{EthApi, call_input, to_value};
 use crate::convert;
 use crate::errors;
 
@@ -60,28 +59,17 @@ impl EthApi {
         block: Option<BlockId>,
         opts: GethDebugTracingCallOptions,
     ) -> Result<GethTrace, RpcError> {
-        let snap = self.snapshot()?;
-        let number = self.resolve(&snap, block)?;
-        let header = self.header(&snap, number)?;
-        let ctx = self.call_context(&header);
-        let mut overlay = Overlay::new(self.state_at(&snap, number)?);
-        apply_overrides(&mut overlay, opts.state_overrides)?;
-        let input = call_input(&req, self.gas_cap(number))?;
-        let nonce = revm::DatabaseRef::basic_ref(&overlay, input.from)
-            .map_err(errors::exec)?
-            .map(|a| a.nonce)
-            .unwrap_or(0);
-        let chain = self.ledger.chain();
-        let env = call_env(&input, chain.chain_id, nonce);
-        trace(
-            chain,
-            &ctx,
-            &overlay,
-            env,
-            call_cfg(chain, number, &input),
-            &opts.tracing_options,
-        )
-        .map_err(errors::exec)
+        self.with_call_state(block, opts.state_overrides, |ctx, overlay, cap| {
+            let input = call_input(&req, cap)?;
+            let nonce = revm::DatabaseRef::basic_ref(overlay, input.from)
+                .map_err(errors::exec)?
+                .map(|a| a.nonce)
+                .unwrap_or(0);
+            let chain = self.ledger.chain();
+            let env = call_env(&input, chain.chain_id, nonce);
+            let cfg = call_cfg(chain, ctx.number, &input);
+            trace(chain, ctx, overlay, env, cfg, &opts.tracing_options).map_err(errors::exec)
+        })
     }
 
     fn committed_nonce_fn(&self) -> Result<impl Fn(Address) -> u64, RpcError> {

@@ -9,9 +9,9 @@ use alloy_rpc_types_eth::{
     TransactionRequest,
 };
 use revm::context::result::ExecutionResult;
-use txnchain_executor::Overlay;
 use txnchain_executor::call::{EstimateError, call, create_access_list, estimate_gas};
 use txnchain_executor::state::StateSource;
+use txnchain_executor::{BlockContext, Overlay, SnapshotState};
 use txnchain_jsonrpc::RpcError;
 
 use crate::api::{EthApi, apply_overrides, call_input};
@@ -81,6 +81,23 @@ impl EthApi {
         ))
     }
 
+    /// Runs `f` with what a call at `block` sees: the block's context, its state with the
+    /// overrides applied, and the per-call gas cap.
+    pub(crate) fn with_call_state<T>(
+        &self,
+        block: Option<BlockId>,
+        overrides: Option<StateOverride>,
+        f: impl FnOnce(&BlockContext, &Overlay<SnapshotState<'_>>, u64) -> Result<T, RpcError>,
+    ) -> Result<T, RpcError> {
+        let snap = self.snapshot()?;
+        let n = self.resolve(&snap, block)?;
+        let header = self.header(&snap, n)?;
+        let ctx = self.call_context(&header);
+        let mut overlay = Overlay::new(self.state_at(&snap, n)?);
+        apply_overrides(&mut overlay, overrides)?;
+        f(&ctx, &overlay, self.gas_cap(n))
+    }
+
     /// `eth_call`: reverts are code 3 with the revert data; halts are -32000.
     pub(crate) fn call(
         &self,
@@ -88,22 +105,18 @@ impl EthApi {
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
     ) -> Result<Bytes, RpcError> {
-        let snap = self.snapshot()?;
-        let n = self.resolve(&snap, block)?;
-        let header = self.header(&snap, n)?;
-        let ctx = self.call_context(&header);
-        let mut overlay = Overlay::new(self.state_at(&snap, n)?);
-        apply_overrides(&mut overlay, overrides)?;
-        let input = call_input(&req, self.gas_cap(n))?;
-        let res = call(self.ledger.chain(), &ctx, &overlay, &input).map_err(errors::exec)?;
-        match res.result {
+        self.with_call_state(block, overrides, |ctx, overlay, cap| {
+            let input = call_input(&req, cap)?;
+            let res = call(self.ledger.chain(), ctx, overlay, &input).map_err(errors::exec)?;
+            Ok((res.result, input.gas))
+        })
+        .and_then(|(result, gas)| match result {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(errors::reverted(&output)),
-            ExecutionResult::Halt { reason, .. } => Err(RpcError::server(halt_message(
-                &format!("{reason:?}"),
-                input.gas,
-            ))),
-        }
+            ExecutionResult::Halt { reason, .. } => {
+                Err(RpcError::server(halt_message(&format!("{reason:?}"), gas)))
+            }
+        })
     }
 
     /// `eth_estimateGas`.
@@ -113,22 +126,17 @@ impl EthApi {
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
     ) -> Result<u64, RpcError> {
-        let snap = self.snapshot()?;
-        let n = self.resolve(&snap, block)?;
-        let header = self.header(&snap, n)?;
-        let ctx = self.call_context(&header);
-        let mut overlay = Overlay::new(self.state_at(&snap, n)?);
-        apply_overrides(&mut overlay, overrides)?;
-        let cap = self.gas_cap(n);
-        let input = call_input(req, cap)?;
-        let cap = req.gas.map(|g| g.min(cap)).unwrap_or(cap);
-        estimate_gas(self.ledger.chain(), &ctx, &overlay, &input, cap).map_err(|e| match e {
-            EstimateError::Reverted(out) => errors::reverted(&out),
-            EstimateError::GasRequiredExceedsAllowance(cap) => {
-                RpcError::server(format!("gas required exceeds allowance ({cap})"))
-            }
-            EstimateError::Halted(r) => RpcError::server(halt_message(&r, cap)),
-            EstimateError::Exec(e) => errors::exec(e),
+        self.with_call_state(block, overrides, |ctx, overlay, cap| {
+            let input = call_input(req, cap)?;
+            let cap = req.gas.map(|g| g.min(cap)).unwrap_or(cap);
+            estimate_gas(self.ledger.chain(), ctx, overlay, &input, cap).map_err(|e| match e {
+                EstimateError::Reverted(out) => errors::reverted(&out),
+                EstimateError::GasRequiredExceedsAllowance(cap) => {
+                    RpcError::server(format!("gas required exceeds allowance ({cap})"))
+                }
+                EstimateError::Halted(r) => RpcError::server(halt_message(&r, cap)),
+                EstimateError::Exec(e) => errors::exec(e),
+            })
         })
     }
 
@@ -138,14 +146,10 @@ impl EthApi {
         req: TransactionRequest,
         block: Option<BlockId>,
     ) -> Result<AccessListResult, RpcError> {
-        let snap = self.snapshot()?;
-        let n = self.resolve(&snap, block)?;
-        let header = self.header(&snap, n)?;
-        let ctx = self.call_context(&header);
-        let overlay = Overlay::new(self.state_at(&snap, n)?);
-        let input = call_input(&req, self.gas_cap(n))?;
-        let (list, gas, failed) = create_access_list(self.ledger.chain(), &ctx, &overlay, &input)
-            .map_err(errors::exec)?;
+        let (list, gas, failed) = self.with_call_state(block, None, |ctx, overlay, cap| {
+            let input = call_input(&req, cap)?;
+            create_access_list(self.ledger.chain(), ctx, overlay, &input).map_err(errors::exec)
+        })?;
         let error = failed.map(|r| match r {
             ExecutionResult::Revert { output, .. } => errors::reverted(&output).message,
             other => format!("{other:?}"),
