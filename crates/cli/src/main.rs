@@ -43,6 +43,9 @@ enum Command {
     Paywall(x402::paywall::PaywallArgs),
     /// Fetch a URL, paying its x402 price within a spend policy.
     Pay(x402::pay::PayArgs),
+    /// TEMPORARY (until wired in as `txnchain bench x402`): the x402 paid-request benchmark.
+    #[command(name = "bench-x402", hide = true)]
+    BenchX402(x402::bench::X402BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -121,6 +124,8 @@ struct NodeArgs {
     /// Geth-style genesis JSON.
     #[arg(long)]
     genesis: PathBuf,
+    #[command(flatten)]
+    x402: x402::node::NodeX402Args,
 }
 
 fn read_genesis(path: &PathBuf) -> anyhow::Result<GenesisConfig> {
@@ -218,6 +223,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Node(a) => {
                 let genesis = read_genesis(&a.genesis)?;
+                let x402 = x402::node::config(&a.x402)?;
                 let c = a.common;
                 run(NodeConfig {
                     data_dir: c.data_dir,
@@ -229,7 +235,7 @@ fn main() -> anyhow::Result<()> {
                     cors_origins: None,
                     tee: a.tee.tee.unwrap_or_default(),
                     platform: a.tee.platform(),
-                    x402: None,
+                    x402,
                 })
                 .await
             }
@@ -238,6 +244,7 @@ fn main() -> anyhow::Result<()> {
             Command::Facilitator(args) => x402::facilitator::run(args).await,
             Command::Paywall(args) => x402::paywall::run(args).await,
             Command::Pay(args) => std::process::exit(x402::pay::run(args).await?),
+            Command::BenchX402(args) => x402::bench::run(args).await,
         }
     })
 }

@@ -144,7 +144,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         ..Default::default()
     };
     let x402 = match config.x402.clone() {
-        Some(x) => Some(x402::router(ledger.clone(), x)?),
+        Some(x) => Some(x402::router(ledger.clone(), x).await?),
         None => None,
     };
     let facilitator = x402.as_ref().map(|(_, f)| f.clone());

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use alloy_primitives::{Address, B256, Bytes, U256};
+use alloy_primitives::{Address, B256, BloomInput, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use revm::context::result::ExecutionResult;
 use txnchain_executor::env::CallInput;
@@ -20,7 +20,9 @@ use txnchain_x402::{Chain, ChainError, Facilitator, FacilitatorConfig, TokenInfo
 /// The facilitator a node runs.
 #[derive(Debug, Clone)]
 pub struct X402Config {
-    /// The token advertised in `/x402/supported`.
+    /// The token advertised in `/x402/supported`. With an empty `name`, its name, version,
+    /// symbol and decimals are read from the token at `address` in committed state when the
+    /// node starts (see [`X402Config::for_token`]).
     pub token: TokenInfo,
     /// Settlement keys.
     pub keys: Vec<PrivateKeySigner>,
@@ -40,6 +42,31 @@ impl X402Config {
             access: Access::Open,
             rate_limit_per_sec: 20_000,
         })
+    }
+}
+
+impl X402Config {
+    /// A facilitator for the EIP-3009 token at `address` (its EIP-712 name and version,
+    /// symbol and decimals are read from the chain at start), settling from `keys`, for the
+    /// payees `access` admits.
+    pub fn for_token(
+        address: Address,
+        keys: Vec<PrivateKeySigner>,
+        access: Access,
+        rate_limit_per_sec: u32,
+    ) -> Self {
+        X402Config {
+            token: TokenInfo {
+                address,
+                name: String::new(),
+                version: String::new(),
+                decimals: 0,
+                symbol: String::new(),
+            },
+            keys,
+            access,
+            rate_limit_per_sec,
+        }
     }
 }
 
@@ -189,6 +216,51 @@ impl Chain for LocalChain {
             .map_err(|e| ChainError::Rejected(e.to_string()))
     }
 
+    async fn find_log(
+        &self,
+        address: Address,
+        topics: Vec<B256>,
+        lookback: u64,
+        after_timestamp: u64,
+    ) -> Result<Option<B256>, ChainError> {
+        // Committed receipts, newest block first; the header's logsBloom skips blocks that
+        // cannot hold the log, and blocks stamped at or before `after_timestamp` end the scan.
+        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
+        let lowest = last.saturating_sub(lookback);
+        let mut number = last;
+        loop {
+            let Some(header) = snap.header(number).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            if number > 0 && header.header.timestamp <= after_timestamp {
+                return Ok(None);
+            }
+            let bloom = &header.header.logs_bloom;
+            let maybe = bloom.contains_input(BloomInput::Raw(address.as_slice()))
+                && topics
+                    .iter()
+                    .all(|t| bloom.contains_input(BloomInput::Raw(t.as_slice())));
+            if maybe && let Some(receipts) = snap.block_receipts(number).map_err(unavailable)? {
+                let found = receipts.iter().rposition(|r| {
+                    r.logs.iter().any(|l| {
+                        l.address == address
+                            && l.data.topics().len() >= topics.len()
+                            && l.data.topics()[..topics.len()] == topics[..]
+                    })
+                });
+                if let Some(i) = found {
+                    let hashes = snap.block_tx_hashes(number).map_err(unavailable)?;
+                    return Ok(hashes.get(i).copied());
+                }
+            }
+            if number <= lowest {
+                return Ok(None);
+            }
+            number -= 1;
+        }
+    }
+
     async fn wait_committed(&self, hash: B256, timeout: Duration) -> Result<Committed, ChainError> {
         // Subscribe first, then look in the store: a commit in between is not missed.
         let mut rx = self.ledger.subscribe();
@@ -225,14 +297,18 @@ impl Chain for LocalChain {
 }
 
 /// Builds the facilitator and its router (to nest under `/x402`).
-pub(crate) fn router(
+pub(crate) async fn router(
     ledger: Arc<Ledger>,
     config: X402Config,
 ) -> Result<(axum::Router, Arc<Facilitator<LocalChain>>), txnchain_x402::X402Error> {
-    let facilitator = Facilitator::new(
-        LocalChain::new(ledger),
-        FacilitatorConfig::new(config.token, config.keys),
-    )?;
+    let chain = LocalChain::new(ledger);
+    let token = if config.token.name.is_empty() {
+        TokenInfo::read(&chain, config.token.address).await?
+    } else {
+        config.token
+    };
+    tracing::info!(token = %token.address, name = %token.name, version = %token.version, "x402 facilitator token");
+    let facilitator = Facilitator::new(chain, FacilitatorConfig::new(token, config.keys))?;
     let router = txnchain_x402::server::router(
         facilitator.clone(),
         ServerConfig {

@@ -81,6 +81,17 @@ pub trait Chain: Send + Sync + 'static {
     fn max_fee_per_gas(&self) -> impl Future<Output = Result<u128, ChainError>> + Send;
     /// Submits a signed EIP-2718 transaction; returns its hash once admitted.
     fn submit(&self, raw: Bytes) -> impl Future<Output = Result<B256, ChainError>> + Send;
+    /// The hash of the newest committed transaction that emitted a log from `address` whose
+    /// first topics are `topics` (an `eth_getLogs` by address and topics), searching at most
+    /// the last `lookback` blocks, newest first. Blocks stamped at or before
+    /// `after_timestamp` may be skipped (the log cannot be in them).
+    fn find_log(
+        &self,
+        address: Address,
+        topics: Vec<B256>,
+        lookback: u64,
+        after_timestamp: u64,
+    ) -> impl Future<Output = Result<Option<B256>, ChainError>> + Send;
     /// Resolves once `hash` is committed (or after `timeout`).
     fn wait_committed(
         &self,
@@ -88,6 +99,10 @@ pub trait Chain: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<Committed, ChainError>> + Send;
 }
+
+/// Blocks per `eth_getLogs` request in [`JsonRpcChain`]'s [`Chain::find_log`] (below common
+/// provider limits and TxnChain's default of 10,000).
+pub const LOG_CHUNK_BLOCKS: u64 = 5_000;
 
 /// A chain reached over Ethereum JSON-RPC (standalone facilitator). Trusts its endpoint.
 #[derive(Clone)]
@@ -279,6 +294,38 @@ impl Chain for JsonRpcChain {
             Ok(v) => serde_json::from_value(v).map_err(unavailable),
             Err(RpcFailure::Error { message, .. }) => Err(ChainError::Rejected(message)),
             Err(RpcFailure::Transport(t)) => Err(ChainError::Unavailable(t)),
+        }
+    }
+
+    async fn find_log(
+        &self,
+        address: Address,
+        topics: Vec<B256>,
+        lookback: u64,
+        _after_timestamp: u64,
+    ) -> Result<Option<B256>, ChainError> {
+        let latest: u64 =
+            quantity(&self.request("eth_blockNumber", json!([])).await?)?.saturating_to();
+        let lowest = latest.saturating_sub(lookback);
+        let mut to = latest;
+        loop {
+            let from = to.saturating_sub(LOG_CHUNK_BLOCKS - 1).max(lowest);
+            let filter = json!([{
+                "address": address,
+                "topics": topics,
+                "fromBlock": format!("0x{from:x}"),
+                "toBlock": format!("0x{to:x}"),
+            }]);
+            let logs = self.request("eth_getLogs", filter).await?;
+            let newest = logs
+                .as_array()
+                .and_then(|a| a.last())
+                .and_then(|l| l.get("transactionHash"))
+                .and_then(|h| serde_json::from_value::<B256>(h.clone()).ok());
+            if newest.is_some() || from <= lowest {
+                return Ok(newest);
+            }
+            to = from - 1;
         }
     }
 

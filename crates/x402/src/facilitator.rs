@@ -15,7 +15,7 @@
 //!   concurrent) ones get `success:false`, `invalid_exact_evm_nonce_already_used` and the
 //!   original transaction hash.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -64,6 +64,48 @@ pub struct TokenInfo {
     pub symbol: String,
 }
 
+/// Default of [`FacilitatorConfig::used_lookup_blocks`].
+pub const DEFAULT_USED_LOOKUP_BLOCKS: u64 = 100_000;
+
+sol! {
+    interface ITokenMetadata {
+        function symbol() external view returns (string);
+        function decimals() external view returns (uint8);
+    }
+}
+
+async fn read_token<C: Chain, T: SolCall>(
+    chain: &C,
+    token: Address,
+    call: T,
+) -> Result<T::Return, X402Error> {
+    let what = T::SIGNATURE;
+    match chain
+        .call(Address::ZERO, token, call.abi_encode().into(), None)
+        .await
+    {
+        Ok(CallOutcome::Success(b)) => T::abi_decode_returns(&b)
+            .map_err(|e| X402Error::Config(format!("token {token}: {what}: {e}"))),
+        Ok(other) => Err(X402Error::Config(format!(
+            "token {token}: {what} failed ({other:?}); is it an EIP-3009 token on this chain?"
+        ))),
+        Err(e) => Err(X402Error::Config(format!("token {token}: {what}: {e}"))),
+    }
+}
+
+impl TokenInfo {
+    /// Reads the name, EIP-712 version, symbol and decimals of the token at `address`.
+    pub async fn read<C: Chain>(chain: &C, address: Address) -> Result<Self, X402Error> {
+        Ok(TokenInfo {
+            address,
+            name: read_token(chain, address, IEip3009Token::nameCall {}).await?,
+            version: read_token(chain, address, IEip3009Token::versionCall {}).await?,
+            symbol: read_token(chain, address, ITokenMetadata::symbolCall {}).await?,
+            decimals: read_token(chain, address, ITokenMetadata::decimalsCall {}).await?,
+        })
+    }
+}
+
 /// Facilitator settings.
 #[derive(Debug, Clone)]
 pub struct FacilitatorConfig {
@@ -80,6 +122,15 @@ pub struct FacilitatorConfig {
     pub gas_limit: u64,
     /// Longest wait for a settlement to commit.
     pub commit_timeout: Duration,
+    /// Settled authorizations remembered at most (an entry also goes once its
+    /// `validBefore` has passed: the token refuses it from then on). Past this, the entries
+    /// closest to expiry go first. A forgotten one is still refused (the token's
+    /// `authorizationState`), and its transaction is recovered from the chain.
+    pub max_settlement_records: usize,
+    /// How many recent blocks to search for the `AuthorizationUsed` event of a replayed
+    /// authorization that is not in memory (after a restart, or evicted), to report the
+    /// original transaction hash.
+    pub used_lookup_blocks: u64,
 }
 
 impl FacilitatorConfig {
@@ -92,6 +143,8 @@ impl FacilitatorConfig {
             low_balance_wei: U256::from(10u64).pow(U256::from(17)),
             gas_limit: 200_000,
             commit_timeout: Duration::from_secs(30),
+            max_settlement_records: 1_000_000,
+            used_lookup_blocks: DEFAULT_USED_LOOKUP_BLOCKS,
         }
     }
 }
@@ -109,6 +162,72 @@ enum Settlement {
 }
 
 type SettlementKey = (u64, Address, Address, B256);
+
+/// Settlements in flight and settled authorizations, bounded: settled entries are indexed by
+/// `validBefore` and dropped once it has passed or when over the cap.
+#[derive(Default)]
+struct Settlements {
+    map: HashMap<SettlementKey, Settlement>,
+    expiry: BTreeSet<(u64, SettlementKey)>,
+    valid_before: HashMap<SettlementKey, u64>,
+    last_sweep: u64,
+}
+
+impl Settlements {
+    fn get(&self, key: &SettlementKey) -> Option<Settlement> {
+        self.map.get(key).cloned()
+    }
+
+    fn claim(&mut self, key: SettlementKey, rx: watch::Receiver<bool>) -> bool {
+        match self.map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Settlement::InFlight(rx));
+                true
+            }
+        }
+    }
+
+    fn release(&mut self, key: &SettlementKey) {
+        if matches!(self.map.get(key), Some(Settlement::InFlight(_))) {
+            self.map.remove(key);
+        }
+    }
+
+    fn done(&mut self, key: SettlementKey, hash: B256, valid_before: u64, now: u64, cap: usize) {
+        if let Some(old) = self.valid_before.insert(key, valid_before) {
+            self.expiry.remove(&(old, key));
+        }
+        self.expiry.insert((valid_before, key));
+        self.map.insert(key, Settlement::Done(hash));
+        if now > self.last_sweep {
+            self.last_sweep = now;
+            while let Some(&(vb, k)) = self.expiry.first()
+                && vb <= now
+            {
+                self.forget(vb, k);
+            }
+        }
+        while self.expiry.len() > cap.max(1) {
+            let Some(&(vb, k)) = self.expiry.first() else {
+                break;
+            };
+            self.forget(vb, k);
+        }
+    }
+
+    fn forget(&mut self, valid_before: u64, key: SettlementKey) {
+        self.expiry.remove(&(valid_before, key));
+        self.valid_before.remove(&key);
+        if matches!(self.map.get(&key), Some(Settlement::Done(_))) {
+            self.map.remove(&key);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
 
 /// Counters for `/metrics`.
 #[derive(Default)]
@@ -159,7 +278,7 @@ pub struct Facilitator<C> {
     keys: Vec<KeySlot>,
     next_key: AtomicUsize,
     permits: Semaphore,
-    settlements: Mutex<HashMap<SettlementKey, Settlement>>,
+    settlements: Mutex<Settlements>,
     domains: Mutex<HashMap<Address, (String, String)>>,
     metrics: FacilitatorMetrics,
 }
@@ -192,7 +311,7 @@ impl<C: Chain> Facilitator<C> {
             config,
             keys,
             next_key: AtomicUsize::new(0),
-            settlements: Mutex::new(HashMap::new()),
+            settlements: Mutex::new(Settlements::default()),
             domains: Mutex::new(domains),
             metrics: FacilitatorMetrics::default(),
         }))
@@ -800,13 +919,17 @@ impl<C: Chain> Facilitator<C> {
         };
         // The identity of the authorization, before any chain access.
         let ident = payload.exact_evm().ok().and_then(|e| {
+            let a = &e.authorization;
+            let time = |s: &str| U256::from_str_radix(s, 10).ok().map(|v| v.saturating_to());
             Some((
-                Address::from_str(&e.authorization.from).ok()?,
-                B256::from_str(&e.authorization.nonce).ok()?,
+                Address::from_str(&a.from).ok()?,
+                B256::from_str(&a.nonce).ok()?,
+                time(&a.valid_after)?,
+                time(&a.valid_before)?,
             ))
         });
         let asset = Address::from_str(&req.asset).ok();
-        let (Some((from, nonce)), Some(asset)) = (ident, asset) else {
+        let (Some((from, nonce, valid_after, valid_before)), Some(asset)) = (ident, asset) else {
             // Let check() produce the precise reason.
             return match self.check(payload, req, true).await {
                 Err(r) => fail(r, String::new()),
@@ -817,14 +940,15 @@ impl<C: Chain> Facilitator<C> {
             };
         };
         let key = (self.chain.chain_id(), asset, from, nonce);
+        let cap = self.config.max_settlement_records;
         // At most one settlement per key: claim it, or wait for the one in flight.
         let done_tx = loop {
-            let existing = self.settlements.lock().get(&key).cloned();
+            let existing = self.settlements.lock().get(&key);
             match existing {
                 Some(Settlement::Done(tx)) => break Some(tx),
                 Some(Settlement::InFlight(mut rx)) => {
                     let _ = rx.wait_for(|d| *d).await;
-                    let now = self.settlements.lock().get(&key).cloned();
+                    let now = self.settlements.lock().get(&key);
                     match now {
                         Some(Settlement::Done(tx)) => break Some(tx),
                         // The other attempt failed without using the nonce: try ourselves.
@@ -833,32 +957,34 @@ impl<C: Chain> Facilitator<C> {
                 }
                 None => {
                     let (tx, rx) = watch::channel(false);
-                    let claimed = {
-                        let mut map = self.settlements.lock();
-                        match map.entry(key) {
-                            std::collections::hash_map::Entry::Occupied(_) => false,
-                            std::collections::hash_map::Entry::Vacant(v) => {
-                                v.insert(Settlement::InFlight(rx));
-                                true
-                            }
-                        }
-                    };
-                    if !claimed {
+                    if !self.settlements.lock().claim(key, rx) {
                         continue;
                     }
-                    let outcome = self.settle_claimed(payload, req).await;
+                    let mut outcome = self.settle_claimed(payload, req).await;
+                    if let Err((r, None, _)) = &outcome
+                        && let Some(hash) = self
+                            .recover_settlement(r.reason, asset, from, nonce, valid_after)
+                            .await
+                    {
+                        // Settled before this process knew of it (a restart, or an evicted
+                        // record): report the original transaction.
+                        outcome = Err((
+                            refuse(
+                                reason::NONCE_ALREADY_USED,
+                                "this authorization was already settled",
+                                Some(from),
+                            ),
+                            Some(hash),
+                            true,
+                        ));
+                    }
                     {
                         let mut map = self.settlements.lock();
                         match &outcome {
-                            Ok((hash, _)) => {
-                                map.insert(key, Settlement::Done(*hash));
+                            Ok((hash, _)) | Err((_, Some(hash), true)) => {
+                                map.done(key, *hash, valid_before, crate::now_secs(), cap);
                             }
-                            Err((_, Some(hash), true)) => {
-                                map.insert(key, Settlement::Done(*hash));
-                            }
-                            Err(_) => {
-                                map.remove(&key);
-                            }
+                            Err(_) => map.release(&key),
                         }
                     }
                     let _ = tx.send(true);
@@ -873,6 +999,9 @@ impl<C: Chain> Facilitator<C> {
                             amount: Some(c.value.to_string()),
                         },
                         Err((r, hash, _)) => {
+                            if r.reason == reason::NONCE_ALREADY_USED {
+                                tracing::info!(payer = %from, transaction = ?hash, "x402 settle refused: authorization already used");
+                            }
                             fail(r, hash.map(|h| h.to_string()).unwrap_or_default())
                         }
                     };
@@ -889,6 +1018,60 @@ impl<C: Chain> Facilitator<C> {
             ),
             tx,
         )
+    }
+
+    /// Settled authorizations and settlements in flight currently remembered.
+    pub fn settlement_records(&self) -> usize {
+        self.settlements.lock().len()
+    }
+
+    /// After a refusal that can mean "already settled" (nonce used; or expired, which a
+    /// replay of an old settled payment also is), finds the transaction that used the
+    /// authorization: its `AuthorizationUsed(authorizer, nonce)` event within the last
+    /// [`FacilitatorConfig::used_lookup_blocks`] blocks. `None` when the nonce is unused,
+    /// was cancelled, or the event is older than the window.
+    async fn recover_settlement(
+        &self,
+        refusal: &str,
+        asset: Address,
+        from: Address,
+        nonce: B256,
+        valid_after: u64,
+    ) -> Option<B256> {
+        if refusal == reason::VALID_BEFORE {
+            let used = self
+                .view(
+                    asset,
+                    IEip3009Token::authorizationStateCall {
+                        authorizer: from,
+                        nonce,
+                    }
+                    .abi_encode(),
+                )
+                .await
+                .and_then(|b| IEip3009Token::authorizationStateCall::abi_decode_returns(&b).ok());
+            if used != Some(true) {
+                return None;
+            }
+        } else if refusal != reason::NONCE_ALREADY_USED {
+            return None;
+        }
+        let topics = vec![
+            IEip3009Token::AuthorizationUsed::SIGNATURE_HASH,
+            from.into_word(),
+            nonce,
+        ];
+        match self
+            .chain
+            .find_log(asset, topics, self.config.used_lookup_blocks, valid_after)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "looking up the transaction of a used authorization failed");
+                None
+            }
+        }
     }
 
     /// Checks, waits for validAfter if needed, submits and waits for the commit. On error:
@@ -1084,5 +1267,68 @@ pub fn revert_reason_code(msg: &str) -> &'static str {
         reason::INSUFFICIENT_BALANCE
     } else {
         reason::SIMULATION_FAILED
+    }
+}
+
+#[cfg(test)]
+mod settlement_record_tests {
+    use super::*;
+
+    fn key(i: u8) -> SettlementKey {
+        (
+            1,
+            Address::ZERO,
+            Address::repeat_byte(i),
+            B256::repeat_byte(i),
+        )
+    }
+
+    #[test]
+    fn entries_go_once_valid_before_passes() {
+        let mut s = Settlements::default();
+        s.done(key(1), B256::repeat_byte(1), 100, 50, 10);
+        s.done(key(2), B256::repeat_byte(2), 200, 50, 10);
+        assert_eq!(s.len(), 2);
+        // At t = 100 the first can no longer be settled (the token needs t < validBefore).
+        s.done(key(3), B256::repeat_byte(3), 300, 100, 10);
+        assert!(s.get(&key(1)).is_none());
+        assert!(matches!(s.get(&key(2)), Some(Settlement::Done(h)) if h == B256::repeat_byte(2)));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.expiry.len(), 2);
+        assert_eq!(s.valid_before.len(), 2);
+    }
+
+    #[test]
+    fn the_cap_holds_and_drops_the_soonest_to_expire() {
+        let mut s = Settlements::default();
+        for i in 0..50u8 {
+            s.done(
+                key(i),
+                B256::repeat_byte(i),
+                1_000 + u64::from(50 - i),
+                10,
+                8,
+            );
+        }
+        assert_eq!(s.len(), 8);
+        assert_eq!(s.expiry.len(), 8);
+        // The latest-expiring (lowest i) are kept.
+        for i in 0..8u8 {
+            assert!(s.get(&key(i)).is_some());
+        }
+    }
+
+    #[test]
+    fn in_flight_claims_are_exclusive_and_not_evicted() {
+        let mut s = Settlements::default();
+        let (_tx, rx) = watch::channel(false);
+        assert!(s.claim(key(1), rx.clone()));
+        assert!(!s.claim(key(1), rx.clone()));
+        s.done(key(2), B256::ZERO, 5, 100, 1);
+        s.done(key(3), B256::ZERO, 500, 101, 1);
+        assert!(matches!(s.get(&key(1)), Some(Settlement::InFlight(_))));
+        s.release(&key(1));
+        assert!(s.get(&key(1)).is_none());
+        assert!(s.claim(key(1), rx));
     }
 }
