@@ -43,9 +43,6 @@ enum Command {
     Paywall(x402::paywall::PaywallArgs),
     /// Fetch a URL, paying its x402 price within a spend policy.
     Pay(x402::pay::PayArgs),
-    /// TEMPORARY (until wired in as `txnchain bench x402`): the x402 paid-request benchmark.
-    #[command(name = "bench-x402", hide = true)]
-    BenchX402(x402::bench::X402BenchArgs),
 }
 
 #[derive(clap::Args)]
@@ -244,7 +241,6 @@ fn main() -> anyhow::Result<()> {
             Command::Facilitator(args) => x402::facilitator::run(args).await,
             Command::Paywall(args) => x402::paywall::run(args).await,
             Command::Pay(args) => std::process::exit(x402::pay::run(args).await?),
-            Command::BenchX402(args) => x402::bench::run(args).await,
         }
     })
 }

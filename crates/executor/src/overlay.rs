@@ -22,6 +22,9 @@ pub struct Overlay<S> {
     cleared: HashSet<Address>,
     new_code: BTreeMap<B256, Bytes>,
     base_accounts: HashMap<Address, Option<AccountRecord>>,
+    /// Analysed bytecode by hash, so a block calling the same contract many times reads and
+    /// analyses its code once. Code is immutable per hash, so the cache never goes stale.
+    code_cache: HashMap<B256, Bytecode>,
 }
 
 fn info_from(record: &AccountRecord) -> AccountInfo {
@@ -48,6 +51,7 @@ impl<S: StateSource> Overlay<S> {
             cleared: HashSet::new(),
             new_code: BTreeMap::new(),
             base_accounts: HashMap::new(),
+            code_cache: HashMap::new(),
         }
     }
 
@@ -225,7 +229,12 @@ impl<S: StateSource> Database for Overlay<S> {
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, ExecError> {
-        self.read_code(code_hash)
+        if let Some(code) = self.code_cache.get(&code_hash) {
+            return Ok(code.clone());
+        }
+        let code = self.read_code(code_hash)?;
+        self.code_cache.insert(code_hash, code.clone());
+        Ok(code)
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, ExecError> {

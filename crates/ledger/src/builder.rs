@@ -113,6 +113,7 @@ impl<L: BlockLog> Builder<L> {
 /// Builds the next block on the last applied state, or `None` when there is nothing to
 /// include (and `allow_empty` is false).
 pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBlock>, LedgerError> {
+    let started = std::time::Instant::now();
     let chain = ledger.chain();
     let snap = ledger.store().snapshot()?;
     let last = snap.last_applied()?.unwrap_or(0);
@@ -157,5 +158,11 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBl
         changes: executed.changes,
         prepared,
     });
+    tracing::debug!(
+        number,
+        txs = block.transactions.len(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "built block"
+    );
     Ok(Some(block))
 }

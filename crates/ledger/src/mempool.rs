@@ -186,6 +186,13 @@ impl Mempool {
     /// Selects up to `max` executable transactions: per sender contiguous from its committed
     /// nonce, across senders by the tip of each sender's next transaction.
     pub fn select(&self, max: usize, committed_nonce: impl Fn(Address) -> u64) -> Vec<RecoveredTx> {
+        // Look the senders' nonces up without holding the pool lock, so admission is not
+        // blocked behind state reads; senders that arrive meanwhile wait for the next block.
+        let senders: Vec<Address> = self.inner.lock().senders.keys().copied().collect();
+        let nonces: Vec<(Address, u64)> = senders
+            .into_iter()
+            .map(|a| (a, committed_nonce(a)))
+            .collect();
         let inner = self.inner.lock();
         struct Head {
             tip: u128,
@@ -211,12 +218,11 @@ impl Mempool {
             }
         }
         let mut heap = BinaryHeap::new();
-        for (sender, queue) in &inner.senders {
-            let nonce = committed_nonce(*sender);
-            if let Some(tx) = queue.get(&nonce) {
+        for (sender, nonce) in nonces {
+            if let Some(tx) = inner.senders.get(&sender).and_then(|q| q.get(&nonce)) {
                 heap.push(Head {
                     tip: tx.effective_tip(self.base_fee),
-                    sender: *sender,
+                    sender,
                     nonce,
                 });
             }

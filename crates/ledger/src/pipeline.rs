@@ -113,6 +113,7 @@ impl Ledger {
     /// every root with the header, refusing (and writing nothing) on divergence.
     pub fn apply_committed(&self, block: &SealedBlock) -> Result<Applied, LedgerError> {
         let _guard = self.apply_lock.lock();
+        let started = std::time::Instant::now();
         let snap = self.store.snapshot()?;
         let last = snap.last_applied()?.unwrap_or(0);
         let parent = snap.header(last)?;
@@ -124,6 +125,7 @@ impl Ledger {
             return Ok(Applied::Stale);
         }
         let cached = self.outcomes.lock().remove(&block.hash());
+        let reused = cached.is_some();
         let write = match cached {
             Some(w) => w,
             None => self.reexecute(block, &snap)?,
@@ -138,6 +140,13 @@ impl Ledger {
             receipts: write.receipts,
         }));
         self.head.send_replace(number);
+        tracing::debug!(
+            number,
+            txs = block.transactions.len(),
+            reused,
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "applied block"
+        );
         Ok(Applied::Written)
     }
 
