@@ -33,6 +33,8 @@ enum Command {
     Dev(DevArgs),
     /// Run a node from a genesis file (no dev accounts, signing methods refused).
     Node(NodeArgs),
+    /// Print the dev chain's genesis as geth-style JSON (a starting point for `node --genesis`).
+    Genesis(GenesisArgs),
     /// Verify attestation evidence (a node's, or a file).
     Attest(attest::AttestArgs),
     /// Benchmarks against a running node.
@@ -98,6 +100,15 @@ struct DevArgs {
     common: CommonArgs,
     #[command(flatten)]
     tee: TeeArgs,
+    #[command(flatten)]
+    dev: DevGenesisArgs,
+    /// Use this geth-style genesis JSON instead of the generated one (dev keys still sign).
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct DevGenesisArgs {
     /// Chain id.
     #[arg(long, default_value_t = txnchain_primitives::chain::DEV_CHAIN_ID)]
     chain_id: u64,
@@ -107,9 +118,22 @@ struct DevArgs {
     /// Balance of each dev account, in ETH.
     #[arg(long, default_value_t = 10_000)]
     balance: u64,
-    /// Use this geth-style genesis JSON instead of the generated one (dev keys still sign).
-    #[arg(long)]
-    genesis: Option<PathBuf>,
+}
+
+impl DevGenesisArgs {
+    fn options(&self) -> DevOptions {
+        DevOptions {
+            chain_id: self.chain_id,
+            accounts: self.accounts,
+            balance: U256::from(self.balance) * U256::from(10u64).pow(U256::from(18)),
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct GenesisArgs {
+    #[command(flatten)]
+    dev: DevGenesisArgs,
 }
 
 #[derive(clap::Args)]
@@ -190,19 +214,14 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         match cli.command {
             Command::Dev(a) => {
-                let opts = DevOptions {
-                    chain_id: a.chain_id,
-                    accounts: a.accounts,
-                    balance: U256::from(a.balance) * U256::from(10u64).pow(U256::from(18)),
-                };
-                let (mut genesis, keys) = dev_genesis(&opts)?;
+                let (mut genesis, keys) = dev_genesis(&a.dev.options())?;
                 if let Some(path) = &a.genesis {
                     genesis = read_genesis(path)?;
                 }
                 tracing::warn!(
                     "dev mode: accounts use the public test mnemonic; never use them for real value"
                 );
-                print_accounts(&keys, a.balance);
+                print_accounts(&keys, a.dev.balance);
                 let c = a.common;
                 run(NodeConfig {
                     data_dir: c.data_dir,
@@ -235,6 +254,11 @@ fn main() -> anyhow::Result<()> {
                     x402,
                 })
                 .await
+            }
+            Command::Genesis(a) => {
+                let (genesis, _) = dev_genesis(&a.dev.options())?;
+                println!("{:#}", genesis.to_json());
+                Ok(())
             }
             Command::Attest(args) => std::process::exit(attest::run(args).await),
             Command::Bench(args) => bench::run(args).await,

@@ -128,9 +128,83 @@ impl GenesisConfig {
     }
 }
 
+impl GenesisConfig {
+    /// The geth-style JSON [`GenesisConfig::from_json`] reads back (forks and limits under
+    /// `config.txnchain`).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::{Map, Value, json};
+        let hex32 =
+            |v: &U256| format!("0x{}", alloy_primitives::hex::encode(v.to_be_bytes::<32>()));
+        let mut alloc = Map::new();
+        for (addr, acc) in &self.alloc {
+            let mut a = Map::new();
+            a.insert("balance".into(), json!(format!("{:#x}", acc.balance)));
+            if acc.nonce != 0 {
+                a.insert("nonce".into(), json!(format!("{:#x}", acc.nonce)));
+            }
+            if !acc.code.is_empty() {
+                a.insert("code".into(), json!(acc.code.to_string()));
+            }
+            if !acc.storage.is_empty() {
+                let st: Map<String, Value> = acc
+                    .storage
+                    .iter()
+                    .map(|(k, v)| (hex32(k), json!(hex32(v))))
+                    .collect();
+                a.insert("storage".into(), Value::Object(st));
+            }
+            alloc.insert(addr.to_checksum(None), Value::Object(a));
+        }
+        let forks: Map<String, Value> = self
+            .spec
+            .forks
+            .0
+            .iter()
+            .map(|(f, at)| {
+                (
+                    serde_json::to_value(f)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    json!(at),
+                )
+            })
+            .collect();
+        json!({
+            "config": {
+                "chainId": self.spec.chain_id,
+                "txnchain": {"forks": forks, "maxBlockTxs": self.spec.max_block_txs},
+            },
+            "nonce": "0x0",
+            "timestamp": format!("{:#x}", self.timestamp),
+            "extraData": self.extra_data.to_string(),
+            "gasLimit": format!("{:#x}", self.spec.block_gas_limit),
+            "baseFeePerGas": format!("{:#x}", self.spec.base_fee),
+            "difficulty": "0x0",
+            "coinbase": self.spec.beneficiary.to_checksum(None),
+            "alloc": alloc,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn to_json_round_trips() {
+        let json = r#"{
+          "config": {"chainId": 777, "txnchain": {"forks": {"prague": 0, "osaka": 50}, "maxBlockTxs": 500}},
+          "gasLimit": "0x1c9c380", "baseFeePerGas": "0x3b9aca00", "timestamp": "0x10", "extraData": "0x01",
+          "coinbase": "0x000000000000000000000000000000000000beef",
+          "alloc": {"0x1111111111111111111111111111111111111111": {"balance": "0x64", "nonce": "0x2",
+             "storage": {"0x01": "0x02"}, "code": "0x6000"}}
+        }"#;
+        let g = GenesisConfig::from_json(json).unwrap();
+        let back = GenesisConfig::from_json(&g.to_json().to_string()).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.spec.max_block_txs, 500);
+    }
 
     #[test]
     fn parses_geth_genesis_with_txnchain_section() {
