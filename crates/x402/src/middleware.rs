@@ -310,6 +310,16 @@ where
             required.error = Some(reason.to_string());
             payment_required(required, settlement)
         };
+    let chain_id = parse_network(&config.asset.network).unwrap_or(0);
+    // v1 payloads cannot name this chain: answer with the version error and why.
+    let refuse_v1 = |required: &mut PaymentRequired, network: &str| {
+        let reason = format!(
+            "{}: {}",
+            reason::INVALID_X402_VERSION,
+            v1_message(network, chain_id)
+        );
+        refuse(required, &reason, None)
+    };
     let header = req
         .headers()
         .get(PAYMENT_SIGNATURE)
@@ -317,7 +327,6 @@ where
         .map(str::to_string);
     let Some(header) = header else {
         if req.headers().contains_key(X_PAYMENT) {
-            let chain_id = parse_network(&config.asset.network).unwrap_or(0);
             let network = req
                 .headers()
                 .get(X_PAYMENT)
@@ -330,32 +339,13 @@ where
                 })
                 .unwrap_or_default();
             tracing::debug!("x402: v1 X-PAYMENT refused");
-            return refuse(
-                &mut required,
-                &format!(
-                    "{}: {}",
-                    reason::INVALID_X402_VERSION,
-                    v1_message(&network, chain_id)
-                ),
-                None,
-            );
+            return refuse_v1(&mut required, &network);
         }
         return payment_required(&required, None);
     };
     let payload = match codec::decode_value(&header).and_then(|v| parse_payload(&v)) {
         Ok(AnyPayload::V2(p)) => *p,
-        Ok(AnyPayload::V1 { network }) => {
-            let chain_id = parse_network(&config.asset.network).unwrap_or(0);
-            return refuse(
-                &mut required,
-                &format!(
-                    "{}: {}",
-                    reason::INVALID_X402_VERSION,
-                    v1_message(&network, chain_id)
-                ),
-                None,
-            );
-        }
+        Ok(AnyPayload::V1 { network }) => return refuse_v1(&mut required, &network),
         Err(X402Error::Version(m)) => {
             return refuse(
                 &mut required,

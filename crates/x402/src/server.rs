@@ -141,15 +141,25 @@ fn too_many() -> Response {
         .into_response()
 }
 
+/// Rate-limits the caller and parses the JSON body; the error is the response to send.
+#[allow(clippy::result_large_err)]
+fn admit<C: Chain>(
+    s: &Shared<C>,
+    info: Option<&axum::Extension<ConnectInfo<SocketAddr>>>,
+    body: &[u8],
+) -> Result<Value, Response> {
+    if !s.limiter.allow(client_ip(info)) {
+        return Err(too_many());
+    }
+    malformed(body)
+}
+
 async fn verify<C: Chain>(
     State(s): State<Arc<Shared<C>>>,
     info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     body: axum::body::Bytes,
 ) -> Response {
-    if !s.limiter.allow(client_ip(info.as_ref())) {
-        return too_many();
-    }
-    let v = match malformed(&body) {
+    let v = match admit(&s, info.as_ref(), &body) {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -171,10 +181,7 @@ async fn settle<C: Chain>(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if !s.limiter.allow(client_ip(info.as_ref())) {
-        return too_many();
-    }
-    let v = match malformed(&body) {
+    let v = match admit(&s, info.as_ref(), &body) {
         Ok(v) => v,
         Err(r) => return r,
     };
