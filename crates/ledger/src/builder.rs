@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use txnchain_executor::{BlockContext, SnapshotState, execute_block, seal_block};
-use txnchain_primitives::SealedBlock;
-use txnchain_storage::BlockWrite;
+use txnchain_primitives::{ChainSpec, SealedBlock};
+use txnchain_storage::{BlockWrite, Snapshot};
 
 use crate::{BlockLog, Ledger, LedgerError};
 
@@ -110,26 +110,34 @@ impl<L: BlockLog> Builder<L> {
     }
 }
 
-/// Builds the next block on the last applied state, or `None` when there is nothing to
-/// include (and `allow_empty` is false).
-pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBlock>, LedgerError> {
-    let started = std::time::Instant::now();
-    let chain = ledger.chain();
-    let snap = ledger.store().snapshot()?;
+/// The context of the block the builder would cut next on `snap`: number and parent from the
+/// last applied block, timestamp = max(parent timestamp, wall clock in seconds), PREVRANDAO
+/// derived from the parent hash, fees and limits from the chain spec. Anything that must judge
+/// a transaction against the block it will land in (e.g. x402's `validAfter`) uses this.
+pub fn next_block_context(chain: &ChainSpec, snap: &Snapshot) -> Result<BlockContext, LedgerError> {
     let last = snap.last_applied()?.unwrap_or(0);
     let parent = snap
         .header(last)?
         .ok_or_else(|| LedgerError::Stopped(format!("header {last} missing")))?;
-    let number = last + 1;
-    let ctx = BlockContext {
-        number,
+    Ok(BlockContext {
+        number: last + 1,
         timestamp: parent.header.timestamp.max(now_secs()),
         beneficiary: chain.beneficiary,
         prevrandao: BlockContext::derive_prevrandao(parent.hash),
         gas_limit: chain.block_gas_limit,
         base_fee: chain.base_fee,
         parent_hash: parent.hash,
-    };
+    })
+}
+
+/// Builds the next block on the last applied state, or `None` when there is nothing to
+/// include (and `allow_empty` is false).
+pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBlock>, LedgerError> {
+    let started = std::time::Instant::now();
+    let chain = ledger.chain();
+    let snap = ledger.store().snapshot()?;
+    let ctx = next_block_context(chain, &snap)?;
+    let number = ctx.number;
     let txs = ledger.pool().select(chain.max_block_txs, |a| {
         snap.account(a).ok().flatten().map(|r| r.nonce).unwrap_or(0)
     });

@@ -10,8 +10,9 @@ use alloy_primitives::{Address, B256, BloomInput, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use revm::context::result::ExecutionResult;
 use txnchain_executor::env::CallInput;
-use txnchain_executor::{BlockContext, Overlay, SnapshotState};
+use txnchain_executor::{Overlay, SnapshotState};
 use txnchain_ledger::Ledger;
+use txnchain_ledger::builder::next_block_context;
 use txnchain_primitives::RecoveredTx;
 use txnchain_x402::chain::{CallOutcome, Committed};
 use txnchain_x402::server::{Access, ServerConfig};
@@ -97,10 +98,6 @@ fn unavailable(e: impl std::fmt::Display) -> ChainError {
     ChainError::Unavailable(e.to_string())
 }
 
-fn now_secs() -> u64 {
-    txnchain_x402::now_secs()
-}
-
 impl LocalChain {
     fn find(&self, hash: B256) -> Result<Option<Committed>, ChainError> {
         let snap = self.ledger.store().snapshot().map_err(unavailable)?;
@@ -130,13 +127,8 @@ impl Chain for LocalChain {
 
     async fn next_block_timestamp(&self) -> Result<u64, ChainError> {
         let snap = self.ledger.store().snapshot().map_err(unavailable)?;
-        let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
-        let parent = snap
-            .header(last)
-            .map_err(unavailable)?
-            .ok_or_else(|| unavailable(format!("header {last} missing")))?;
-        // The builder stamps blocks with max(parent timestamp, wall clock).
-        Ok(parent.header.timestamp.max(now_secs()))
+        let ctx = next_block_context(self.ledger.chain(), &snap).map_err(unavailable)?;
+        Ok(ctx.timestamp)
     }
 
     async fn call(
@@ -148,29 +140,14 @@ impl Chain for LocalChain {
     ) -> Result<CallOutcome, ChainError> {
         let chain = self.ledger.chain();
         let snap = self.ledger.store().snapshot().map_err(unavailable)?;
-        let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
-        let parent = snap
-            .header(last)
-            .map_err(unavailable)?
-            .ok_or_else(|| unavailable(format!("header {last} missing")))?;
-        // The context of the next block: the one a settlement lands in.
-        let ctx = BlockContext {
-            number: last + 1,
-            timestamp: parent
-                .header
-                .timestamp
-                .max(now_secs())
-                .max(timestamp.unwrap_or(0)),
-            beneficiary: chain.beneficiary,
-            prevrandao: BlockContext::derive_prevrandao(parent.hash),
-            gas_limit: chain.block_gas_limit,
-            base_fee: chain.base_fee,
-            parent_hash: parent.hash,
-        };
+        // The context of the next block: the one a settlement lands in, at a later time if the
+        // caller asks (to judge `validAfter`).
+        let mut ctx = next_block_context(chain, &snap).map_err(unavailable)?;
+        ctx.timestamp = ctx.timestamp.max(timestamp.unwrap_or(0));
         let input = CallInput {
             from,
             to: Some(to),
-            gas: chain.max_tx_gas(last + 1).min(10_000_000),
+            gas: chain.max_tx_gas(ctx.number).min(10_000_000),
             data,
             ..Default::default()
         };
