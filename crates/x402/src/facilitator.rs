@@ -390,75 +390,62 @@ impl<C: Chain> Facilitator<C> {
 
     /// Prometheus text for the facilitator.
     pub fn render_prometheus(&self) -> String {
-        use std::fmt::Write;
         let m = &self.metrics;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed).to_string();
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP txnchain_x402_verify_total x402 verify calls by outcome."
+        family(
+            &mut out,
+            "txnchain_x402_verify_total",
+            "counter",
+            "x402 verify calls by outcome.",
+            [
+                ("{valid=\"true\"}".to_string(), load(&m.verify_valid)),
+                ("{valid=\"false\"}".to_string(), load(&m.verify_invalid)),
+            ],
         );
-        let _ = writeln!(out, "# TYPE txnchain_x402_verify_total counter");
-        let _ = writeln!(
-            out,
-            "txnchain_x402_verify_total{{valid=\"true\"}} {}",
-            m.verify_valid.load(Ordering::Relaxed)
+        family(
+            &mut out,
+            "txnchain_x402_settle_total",
+            "counter",
+            "x402 settle calls by outcome.",
+            [
+                ("{success=\"true\"}".to_string(), load(&m.settle_success)),
+                ("{success=\"false\"}".to_string(), load(&m.settle_failure)),
+            ],
         );
-        let _ = writeln!(
-            out,
-            "txnchain_x402_verify_total{{valid=\"false\"}} {}",
-            m.verify_invalid.load(Ordering::Relaxed)
+        let latency = m.settle_latency_us_sum.load(Ordering::Relaxed) as f64 / 1e6;
+        family(
+            &mut out,
+            "txnchain_x402_settle_latency_seconds_sum",
+            "counter",
+            "Total time of successful settlements (submit to commit).",
+            [(String::new(), latency.to_string())],
         );
-        let _ = writeln!(
-            out,
-            "# HELP txnchain_x402_settle_total x402 settle calls by outcome."
+        let balances: Vec<(Address, U256)> = self
+            .keys
+            .iter()
+            .map(|k| (k.signer.address(), *k.balance_wei.lock()))
+            .collect();
+        family(
+            &mut out,
+            "txnchain_x402_settlement_key_balance_wei",
+            "gauge",
+            "ETH balance of each settlement key.",
+            balances
+                .iter()
+                .filter(|(_, b)| *b != U256::MAX)
+                .map(|(a, b)| (format!("{{key=\"{a}\"}}"), b.to_string())),
         );
-        let _ = writeln!(out, "# TYPE txnchain_x402_settle_total counter");
-        let ok = m.settle_success.load(Ordering::Relaxed);
-        let _ = writeln!(out, "txnchain_x402_settle_total{{success=\"true\"}} {ok}");
-        let _ = writeln!(
-            out,
-            "txnchain_x402_settle_total{{success=\"false\"}} {}",
-            m.settle_failure.load(Ordering::Relaxed)
+        family(
+            &mut out,
+            "txnchain_x402_settlement_key_low_balance",
+            "gauge",
+            "1 when a settlement key is below the warning threshold.",
+            balances.iter().map(|(a, b)| {
+                let low = u8::from(*b < self.config.low_balance_wei);
+                (format!("{{key=\"{a}\"}}"), low.to_string())
+            }),
         );
-        let _ = writeln!(
-            out,
-            "# HELP txnchain_x402_settle_latency_seconds_sum Total time of successful settlements (submit to commit)."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE txnchain_x402_settle_latency_seconds_sum counter"
-        );
-        let _ = writeln!(
-            out,
-            "txnchain_x402_settle_latency_seconds_sum {}",
-            m.settle_latency_us_sum.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(
-            out,
-            "# HELP txnchain_x402_settlement_key_balance_wei ETH balance of each settlement key."
-        );
-        let _ = writeln!(out, "# TYPE txnchain_x402_settlement_key_balance_wei gauge");
-        let _ = writeln!(
-            out,
-            "# HELP txnchain_x402_settlement_key_low_balance 1 when a settlement key is below the warning threshold."
-        );
-        let _ = writeln!(out, "# TYPE txnchain_x402_settlement_key_low_balance gauge");
-        for k in &self.keys {
-            let b = *k.balance_wei.lock();
-            if b != U256::MAX {
-                let _ = writeln!(
-                    out,
-                    "txnchain_x402_settlement_key_balance_wei{{key=\"{}\"}} {b}",
-                    k.signer.address()
-                );
-            }
-            let low = u8::from(b < self.config.low_balance_wei);
-            let _ = writeln!(
-                out,
-                "txnchain_x402_settlement_key_low_balance{{key=\"{}\"}} {low}",
-                k.signer.address()
-            );
-        }
         out
     }
 
@@ -1267,6 +1254,23 @@ pub fn revert_reason_code(msg: &str) -> &'static str {
         reason::INSUFFICIENT_BALANCE
     } else {
         reason::SIMULATION_FAILED
+    }
+}
+
+/// Writes one Prometheus metric family: HELP, TYPE, then all its samples together (the text
+/// format requires a family's samples to be contiguous).
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, String)>,
+) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{labels} {value}");
     }
 }
 
