@@ -310,6 +310,14 @@ where
             required.error = Some(reason.to_string());
             payment_required(required, settlement)
         };
+    // A failed settlement is a 402 carrying its reason; the buffered response is discarded.
+    let refuse_settlement = |required: &mut PaymentRequired, s: &SettleResponse| {
+        let r = s
+            .error_reason
+            .clone()
+            .unwrap_or_else(|| reason::UNEXPECTED_SETTLE_ERROR.into());
+        refuse(required, &r, Some(s))
+    };
     let chain_id = parse_network(&config.asset.network).unwrap_or(0);
     // v1 payloads cannot name this chain: answer with the version error and why.
     let refuse_v1 = |required: &mut PaymentRequired, network: &str| {
@@ -410,11 +418,7 @@ where
     if route.settle_first {
         let s = settle().await;
         if !s.success {
-            let r = s
-                .error_reason
-                .clone()
-                .unwrap_or_else(|| reason::UNEXPECTED_SETTLE_ERROR.into());
-            return refuse(&mut required, &r, Some(&s));
+            return refuse_settlement(&mut required, &s);
         }
         let mut resp = match inner.call(req).await {
             Ok(r) => r,
@@ -441,11 +445,7 @@ where
     };
     let s = settle().await;
     if !s.success {
-        let r = s
-            .error_reason
-            .clone()
-            .unwrap_or_else(|| reason::UNEXPECTED_SETTLE_ERROR.into());
-        return refuse(&mut required, &r, Some(&s));
+        return refuse_settlement(&mut required, &s);
     }
     let mut resp = Response::from_parts(parts, Body::from(body));
     attach(&mut resp, &s);
