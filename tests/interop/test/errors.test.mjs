@@ -4,7 +4,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import {
   parseGwei,
   keccak256,
@@ -289,24 +289,32 @@ describe('protocol-level errors (raw HTTP)', () => {
   });
 
   it('oversized HTTP body (> 5 MiB) is HTTP 413', async () => {
-    const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_chainId', params: ['x'.repeat(6 * 1024 * 1024)] }));
+    // Declare a 6 MiB body and send only the headers: the server must refuse from
+    // Content-Length alone, without waiting for (or racing against) the body.
+    const u = new URL(node.url);
     const status = await new Promise((resolve, reject) => {
-      const u = new URL(node.url);
-      const req = httpRequest(
-        { host: u.hostname, port: u.port, path: '/', method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode);
-        },
+      const sock = connect({ host: u.hostname, port: Number(u.port) });
+      let data = '';
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error('no HTTP response to a 6 MiB Content-Length within 15 s (expected 413)'));
+      }, 15_000);
+      sock.on('connect', () =>
+        sock.write(`POST / HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nContent-Length: ${6 * 1024 * 1024}\r\n\r\n`),
       );
-      // The server may answer 413 and close before reading the whole body.
-      req.on('error', (e) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? null : reject(e)));
-      req.on('socket', (sock) => sock.on('error', () => {}));
-      req.setTimeout(15_000, () => {
-        req.destroy();
-        reject(new Error('no HTTP response to a 6 MiB body within 15 s (expected 413)'));
+      sock.on('data', (d) => {
+        data += d.toString();
+        const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
+        if (m) {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(Number(m[1]));
+        }
       });
-      req.end(body);
+      sock.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
     });
     assert.equal(status, 413);
     // A body just under the limit is still served.
