@@ -65,6 +65,68 @@ struct CommonArgs {
     /// Keep the state of every block (default: the last 10,000 blocks or hour, whichever is more).
     #[arg(long)]
     archive: bool,
+    /// Serve an admin JSON-RPC listener here (every method, including `debug_*` and
+    /// `txpool_content`), e.g. 127.0.0.1:8555. Off by default; keep it on loopback.
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Limits on what clients may make the node do (docs/security.md lists them all).
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Gas of one eth_call / eth_estimateGas / eth_createAccessList / debug_traceCall at most.
+    #[arg(long, default_value_t = 50_000_000)]
+    rpc_gas_cap: u64,
+    /// How long one call may execute.
+    #[arg(long, default_value = "5s", value_parser = duration::parse)]
+    rpc_evm_timeout: Duration,
+    /// Threads that run calls, traces and log scans for clients (default: cores - 1, at least 1).
+    #[arg(long)]
+    rpc_call_threads: Option<usize>,
+    /// Largest block range of eth_getLogs.
+    #[arg(long, default_value_t = 10_000)]
+    rpc_max_log_range: u64,
+    /// Most results of eth_getLogs.
+    #[arg(long, default_value_t = 10_000)]
+    rpc_max_logs: usize,
+    /// Open TCP connections at most (default: 4096, or 3/4 of the open-file limit).
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// Open TCP connections per client address (IPv6: per /64) at most.
+    #[arg(long, default_value_t = 256)]
+    max_connections_per_ip: usize,
+    /// HTTP JSON-RPC requests in flight per client address at most.
+    #[arg(long, default_value_t = 256)]
+    max_requests_per_ip: usize,
+    /// WebSocket connections per client address at most.
+    #[arg(long, default_value_t = 64)]
+    max_ws_per_ip: usize,
+    /// Installed filters per client address at most.
+    #[arg(long, default_value_t = 512)]
+    max_filters_per_ip: usize,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> txnchain_node::Limits {
+        let mut l = txnchain_node::Limits::default();
+        if let Some(n) = self.max_connections {
+            l.serve.max_connections = n;
+        }
+        l.serve.max_connections_per_client = self.max_connections_per_ip;
+        l.rpc.max_http_requests_per_client = self.max_requests_per_ip;
+        l.rpc.max_ws_connections_per_client = self.max_ws_per_ip;
+        l.eth.gas_cap = self.rpc_gas_cap;
+        l.eth.evm_timeout = self.rpc_evm_timeout;
+        if let Some(t) = self.rpc_call_threads {
+            l.eth.exec_threads = t;
+        }
+        l.eth.max_log_range = self.rpc_max_log_range;
+        l.eth.max_logs = self.rpc_max_logs;
+        l.eth.max_filters_per_client = self.max_filters_per_ip;
+        l
+    }
 }
 
 #[derive(clap::Args)]
@@ -145,6 +207,11 @@ struct NodeArgs {
     /// Geth-style genesis JSON.
     #[arg(long)]
     genesis: PathBuf,
+    /// Start even though the genesis funds keys of the public test mnemonic (or names them as
+    /// token owner or minter), or x402 settlement keys come from it. Anyone can sign with
+    /// those keys: only for throwaway test networks.
+    #[arg(long)]
+    allow_dev_keys: bool,
     #[command(flatten)]
     x402: x402::node::NodeX402Args,
 }
@@ -173,10 +240,46 @@ fn print_accounts(keys: &[alloy_signer_local::PrivateKeySigner], balance_eth: u6
     );
 }
 
+/// `txnchain node` refuses a genesis or x402 keys that anyone can sign for, unless
+/// `--allow-dev-keys` says this is a throwaway network.
+fn refuse_dev_keys(
+    genesis: &GenesisConfig,
+    x402: Option<&txnchain_node::x402::X402Config>,
+    allowed: bool,
+) -> anyhow::Result<()> {
+    let mut findings = txnchain_node::dev::dev_key_findings(genesis)?;
+    if let Some(x) = x402 {
+        for k in &x.keys {
+            if txnchain_node::dev::is_public_test_address(k.address())? {
+                findings.push(format!(
+                    "x402 settlement key {} comes from the public test mnemonic",
+                    k.address()
+                ));
+            }
+        }
+    }
+    if findings.is_empty() {
+        return Ok(());
+    }
+    if allowed {
+        for f in &findings {
+            tracing::warn!("--allow-dev-keys: {f}");
+        }
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to start: this network depends on keys of the public test mnemonic, which anyone can sign with:\n  - {}\nUse your own keys in genesis (see `txnchain genesis` for the format), or pass --allow-dev-keys for a throwaway test network.",
+        findings.join("\n  - ")
+    )
+}
+
 async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let chain_id = config.genesis.spec.chain_id;
     let node = start(config).await?;
     println!("Chain ID: {chain_id}");
+    if let Some(admin) = node.admin_addr {
+        println!("Admin listening on {admin}");
+    }
     println!("Listening on {}", node.addr);
     wait_for_signal().await;
     tracing::info!("shutting down");
@@ -221,6 +324,19 @@ fn main() -> anyhow::Result<()> {
                 tracing::warn!(
                     "dev mode: accounts use the public test mnemonic; never use them for real value"
                 );
+                if !a.common.host.is_loopback() {
+                    tracing::warn!(
+                        host = %a.common.host,
+                        "DEV MODE OFF LOOPBACK: anyone who can reach this port can sign and send \
+                         transactions from the unlocked dev accounts (eth_sendTransaction, eth_sign), \
+                         drain them, and call it from any web page (CORS *). Use `txnchain node` for \
+                         anything reachable from other hosts."
+                    );
+                    eprintln!(
+                        "WARNING: dev mode on {}: unlocked dev accounts and CORS * are exposed to the network",
+                        a.common.host
+                    );
+                }
                 print_accounts(&keys, a.dev.balance);
                 let c = a.common;
                 run(NodeConfig {
@@ -234,12 +350,16 @@ fn main() -> anyhow::Result<()> {
                     tee: a.tee.tee.unwrap_or(txnchain_tee::TeeChoice::Virtual),
                     platform: a.tee.platform(),
                     x402: Some(txnchain_node::x402::X402Config::dev()?),
+                    admin_listen: c.admin_listen,
+                    admin_methods_public: true,
+                    limits: c.limits.limits(),
                 })
                 .await
             }
             Command::Node(a) => {
                 let genesis = read_genesis(&a.genesis)?;
                 let x402 = x402::node::config(&a.x402)?;
+                refuse_dev_keys(&genesis, x402.as_ref(), a.allow_dev_keys)?;
                 let c = a.common;
                 run(NodeConfig {
                     data_dir: c.data_dir,
@@ -252,6 +372,9 @@ fn main() -> anyhow::Result<()> {
                     tee: a.tee.tee.unwrap_or_default(),
                     platform: a.tee.platform(),
                     x402,
+                    admin_listen: c.admin_listen,
+                    admin_methods_public: false,
+                    limits: c.limits.limits(),
                 })
                 .await
             }

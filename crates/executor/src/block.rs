@@ -120,7 +120,7 @@ pub fn execute_block<S: StateSource>(
             });
             continue;
         }
-        if out.gas_used + tx.gas_limit() > ctx.gas_limit {
+        if out.gas_used.saturating_add(tx.gas_limit()) > ctx.gas_limit {
             if strict {
                 return Err(ExecError::InvalidBlock("block gas limit exceeded".into()));
             }

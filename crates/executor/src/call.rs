@@ -1,5 +1,14 @@
 //! Calls that do not commit: `eth_call`, `eth_estimateGas`, `eth_createAccessList`, and
 //! geth-style traces (`debug_traceCall`, `debug_traceTransaction`).
+//!
+//! Every call runs under a [`Limits`]: a deadline enforced inside the interpreter (geth's
+//! `--rpc.evmtimeout`, 5 s by default: an inspector looks at the clock every 1,024
+//! instructions and halts every frame once it has passed), and for traces a budget on the
+//! size of what the tracer records, so no call can hold a worker or grow a response without
+//! bound. A call stopped by either is an error ([`ExecError::Timeout`],
+//! [`ExecError::TraceTooLarge`]), never a partial result.
+
+use std::time::{Duration, Instant};
 
 use alloy_primitives::Bytes;
 use alloy_rpc_types_eth::AccessList;
@@ -9,7 +18,12 @@ use alloy_rpc_types_trace::geth::{
 use revm::context::result::{EVMError, ExecutionResult, ResultAndState};
 use revm::context::{CfgEnv, TxEnv};
 use revm::database_interface::WrapDatabaseRef;
-use revm::{Context, ExecuteEvm, InspectEvm, MainBuilder, MainContext};
+use revm::inspector::Inspector;
+use revm::interpreter::interpreter_types::{MemoryTr, StackTr};
+use revm::interpreter::{
+    CallInputs, CallOutcome, InstructionResult, Interpreter, InterpreterTypes,
+};
+use revm::{Context, InspectEvm, MainBuilder, MainContext};
 use revm_inspectors::access_list::AccessListInspector;
 use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
 use txnchain_primitives::ChainSpec;
@@ -28,6 +42,140 @@ pub fn call_cfg(chain: &ChainSpec, number: u64, input: &CallInput) -> CfgEnv {
         input.gas_price.is_some_and(|p| p > 0) || input.max_fee_per_gas.is_some_and(|p| p > 0);
     cfg.disable_base_fee = !priced;
     cfg
+}
+
+/// How long and how large a call may get.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Stop executing at this instant.
+    pub deadline: Instant,
+    /// The timeout the deadline came from (for the error message).
+    pub timeout: Duration,
+    /// Largest trace, in bytes of its JSON encoding (estimated while recording).
+    pub max_trace_bytes: usize,
+}
+
+impl Limits {
+    /// Limits with a deadline `timeout` from now and a 25 MB trace budget.
+    pub fn new(timeout: Duration) -> Self {
+        Limits {
+            deadline: Instant::now() + timeout,
+            timeout,
+            max_trace_bytes: 25_000_000,
+        }
+    }
+
+    /// The same limits, with the deadline moved earlier to `other` when that comes first (e.g.
+    /// what is left of a request's or a batch's time).
+    pub fn at_most(mut self, other: Option<Instant>) -> Self {
+        if let Some(o) = other
+            && o < self.deadline
+        {
+            self.deadline = o;
+        }
+        self
+    }
+}
+
+/// What the guard estimates a struct log costs in JSON: the fixed fields, each stack item,
+/// each 32-byte memory word.
+const STEP_BYTES: usize = 160;
+const STACK_ITEM_BYTES: usize = 70;
+const MEMORY_WORD_BYTES: usize = 68;
+/// A call frame in a call trace (without its input and output).
+const FRAME_BYTES: usize = 320;
+
+/// What the trace records, for the size estimate.
+#[derive(Debug, Clone, Copy, Default)]
+struct Recording {
+    steps: bool,
+    /// Steps recorded at most (geth's `limit`); later steps cost nothing.
+    step_limit: Option<u64>,
+    stack: bool,
+    memory: bool,
+}
+
+/// Halts execution when the deadline passes or the trace outgrows its budget.
+struct Guard {
+    limits: Limits,
+    recording: Option<Recording>,
+    steps: u64,
+    bytes: usize,
+    stopped: Option<Stop>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Deadline,
+    TraceSize,
+}
+
+impl Guard {
+    fn new(limits: Limits, recording: Option<Recording>) -> Self {
+        Guard {
+            limits,
+            recording,
+            steps: 0,
+            bytes: 0,
+            stopped: None,
+        }
+    }
+
+    fn outcome(&self) -> Result<(), ExecError> {
+        match self.stopped {
+            None => Ok(()),
+            Some(Stop::Deadline) => Err(ExecError::Timeout {
+                timeout: self.limits.timeout,
+            }),
+            Some(Stop::TraceSize) => Err(ExecError::TraceTooLarge {
+                limit: self.limits.max_trace_bytes,
+            }),
+        }
+    }
+
+    fn charge(&mut self, bytes: usize) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.bytes > self.limits.max_trace_bytes {
+            self.stopped = Some(Stop::TraceSize);
+        }
+    }
+}
+
+impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Guard {
+    fn step(&mut self, interp: &mut Interpreter<INTR>, _context: &mut CTX) {
+        self.steps += 1;
+        if self.stopped.is_none()
+            && self.steps.is_multiple_of(1024)
+            && Instant::now() >= self.limits.deadline
+        {
+            self.stopped = Some(Stop::Deadline);
+        }
+        if self.stopped.is_none()
+            && let Some(r) = self
+                .recording
+                .filter(|r| r.steps && r.step_limit.is_none_or(|l| self.steps <= l))
+        {
+            let mut bytes = STEP_BYTES;
+            if r.stack {
+                bytes += interp.stack.len() * STACK_ITEM_BYTES;
+            }
+            if r.memory {
+                bytes += interp.memory.size().div_ceil(32) * MEMORY_WORD_BYTES;
+            }
+            self.charge(bytes);
+        }
+        if self.stopped.is_some() {
+            // Every frame halts at its next instruction, down to the outermost.
+            interp.halt(InstructionResult::OutOfGas);
+        }
+    }
+
+    fn call(&mut self, _context: &mut CTX, inputs: &mut CallInputs) -> Option<CallOutcome> {
+        if self.recording.is_some() {
+            self.charge(FRAME_BYTES + 2 * inputs.input.len());
+        }
+        None
+    }
 }
 
 fn map_err(e: EVMError<ExecError>) -> ExecError {
@@ -53,22 +201,28 @@ fn tx_for<S: StateSource>(
     Ok(call_env(input, chain.chain_id, nonce))
 }
 
-/// Runs a call on `overlay` without committing.
+/// Runs a call on `overlay` without committing, within `limits`.
 pub fn call<S: StateSource>(
     chain: &ChainSpec,
     ctx: &BlockContext,
     overlay: &Overlay<S>,
     input: &CallInput,
+    limits: &Limits,
 ) -> Result<ResultAndState, ExecError> {
     let tx = tx_for(chain, overlay, input)?;
-    let mut evm = Context::mainnet()
-        .with_db(WrapDatabaseRef(overlay))
-        .with_cfg(call_cfg(chain, ctx.number, input))
-        .with_block(ctx.block_env())
-        .build_mainnet();
-    evm.transact(tx)
-        .map(|r| ResultAndState::new(r.result, r.state))
-        .map_err(map_err)
+    let mut guard = Guard::new(*limits, None);
+    let result = {
+        let mut evm = Context::mainnet()
+            .with_db(WrapDatabaseRef(overlay))
+            .with_cfg(call_cfg(chain, ctx.number, input))
+            .with_block(ctx.block_env())
+            .build_mainnet_with_inspector(&mut guard);
+        evm.inspect_tx(tx)
+            .map(|r| ResultAndState::new(r.result, r.state))
+            .map_err(map_err)
+    };
+    guard.outcome()?;
+    result
 }
 
 /// Why gas estimation failed.
@@ -97,10 +251,11 @@ pub fn estimate_gas<S: StateSource>(
     overlay: &Overlay<S>,
     input: &CallInput,
     cap: u64,
+    limits: &Limits,
 ) -> Result<u64, EstimateError> {
     let mut probe = input.clone();
     probe.gas = cap;
-    let first = call(chain, ctx, overlay, &probe)?;
+    let first = call(chain, ctx, overlay, &probe, limits)?;
     let used = match first.result {
         ExecutionResult::Success { .. } => first.result.tx_gas_used(),
         ExecutionResult::Revert { output, .. } => return Err(EstimateError::Reverted(output)),
@@ -114,7 +269,7 @@ pub fn estimate_gas<S: StateSource>(
     let succeeds = |gas: u64| -> Result<bool, EstimateError> {
         let mut p = input.clone();
         p.gas = gas;
-        match call(chain, ctx, overlay, &p) {
+        match call(chain, ctx, overlay, &p, limits) {
             Ok(r) => Ok(r.result.is_success()),
             Err(ExecError::InvalidTransaction(_)) => Ok(false),
             Err(e) => Err(e.into()),
@@ -152,10 +307,12 @@ pub fn create_access_list<S: StateSource>(
     ctx: &BlockContext,
     overlay: &Overlay<S>,
     input: &CallInput,
+    limits: &Limits,
 ) -> Result<(AccessList, u64, Option<ExecutionResult>), ExecError> {
     let mut input = input.clone();
     let tx = tx_for(chain, overlay, &input)?;
     let mut inspector = AccessListInspector::new(input.access_list.clone());
+    let mut guard = Guard::new(*limits, None);
     let precompiles =
         revm::handler::EthPrecompiles::new(crate::env::spec_id(chain.fork_at(ctx.number)));
     let mut excluded: Vec<_> = precompiles.precompiles.addresses().copied().collect();
@@ -169,12 +326,14 @@ pub fn create_access_list<S: StateSource>(
             .with_db(WrapDatabaseRef(overlay))
             .with_cfg(call_cfg(chain, ctx.number, &input))
             .with_block(ctx.block_env())
-            .build_mainnet_with_inspector(&mut inspector);
-        evm.inspect_tx(tx).map_err(map_err)?;
+            .build_mainnet_with_inspector((&mut inspector, &mut guard));
+        let r = evm.inspect_tx(tx).map_err(map_err);
+        guard.outcome()?;
+        r?;
     }
     let list = inspector.into_access_list();
     input.access_list = list.clone();
-    let result = call(chain, ctx, overlay, &input)?;
+    let result = call(chain, ctx, overlay, &input, limits)?;
     let gas = result.result.tx_gas_used();
     let failed = (!result.result.is_success()).then_some(result.result);
     Ok((list, gas, failed))
@@ -190,19 +349,30 @@ pub fn trace<S: StateSource>(
     tx: TxEnv,
     cfg: CfgEnv,
     opts: &GethDebugTracingOptions,
+    limits: &Limits,
 ) -> Result<GethTrace, ExecError> {
     let _ = chain;
     let run =
         |config: TracingInspectorConfig| -> Result<(TracingInspector, ResultAndState), ExecError> {
+            let recording = Recording {
+                steps: config.record_steps,
+                step_limit: config.step_limit.map(u64::from),
+                stack: config.record_stack_snapshots.is_all()
+                    || config.record_stack_snapshots.is_pushes(),
+                memory: config.record_memory_snapshots,
+            };
             let mut inspector = TracingInspector::new(config);
+            let mut guard = Guard::new(*limits, Some(recording));
             let res = {
                 let mut evm = Context::mainnet()
                     .with_db(WrapDatabaseRef(overlay))
                     .with_cfg(cfg.clone())
                     .with_block(ctx.block_env())
-                    .build_mainnet_with_inspector(&mut inspector);
-                evm.inspect_tx(tx.clone()).map_err(map_err)?
+                    .build_mainnet_with_inspector((&mut inspector, &mut guard));
+                evm.inspect_tx(tx.clone()).map_err(map_err)
             };
+            guard.outcome()?;
+            let res = res?;
             Ok((inspector, ResultAndState::new(res.result, res.state)))
         };
     match &opts.tracer {

@@ -26,9 +26,34 @@ pub enum ExecError {
         /// The value this node computed.
         computed: String,
     },
+    /// A call ran past its deadline (geth's message for `--rpc.evmtimeout`).
+    #[error("execution aborted (timeout = {})", go_duration(*timeout))]
+    Timeout {
+        /// The timeout that applied.
+        timeout: std::time::Duration,
+    },
+    /// A trace grew past its size budget.
+    #[error(
+        "trace too large: more than {limit} bytes; set a smaller \"limit\", or disable stack and memory capture"
+    )]
+    TraceTooLarge {
+        /// The budget in bytes.
+        limit: usize,
+    },
     /// Internal EVM error.
     #[error("evm: {0}")]
     Evm(String),
 }
 
 impl revm::database_interface::DBErrorMarker for ExecError {}
+
+/// A duration as Go prints it for whole seconds and milliseconds (`5s`, `1.5s`, `250ms`).
+fn go_duration(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{}s", d.as_secs())
+    } else if d.as_secs() > 0 {
+        format!("{}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}

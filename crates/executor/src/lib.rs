@@ -7,7 +7,10 @@
 //!   pinned by the chain spec;
 //! - [`block`]: executing a block (building or replaying) into receipts, state changes and a
 //!   sealed header with real roots;
-//! - [`call`]: `eth_call`, gas estimation, access lists and geth-style traces.
+//! - [`call`]: `eth_call`, gas estimation, access lists and geth-style traces, each under a
+//!   deadline enforced inside the interpreter and (traces) a size budget;
+//! - [`pool`]: the fair worker pool that runs such calls for clients, off the async runtime
+//!   and off block production.
 //!
 //! Execution is deterministic: nothing here reads the clock or any node-local state.
 
@@ -16,6 +19,7 @@ pub mod call;
 pub mod env;
 mod error;
 pub mod overlay;
+pub mod pool;
 pub mod state;
 
 pub use block::{BlockContext, Executed, execute_block, seal_block};

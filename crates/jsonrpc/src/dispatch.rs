@@ -7,8 +7,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use parking_lot::Mutex;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::error::RpcError;
 use crate::metrics::ServerMetrics;
-use crate::module::{ConnectionInfo, Entry, Kind, RpcModule};
+use crate::module::{CallCtx, ConnectionInfo, Entry, Kind, RpcModule};
 use crate::params::Params;
 use crate::server::ServerConfig;
 
@@ -81,7 +81,20 @@ pub(crate) struct CallEnv<'a, Ctx> {
     pub(crate) config: &'a ServerConfig,
     /// `None` on transports without notifications (HTTP).
     pub(crate) subs: Option<&'a Arc<Subscriptions>>,
-    pub(crate) info: &'a ConnectionInfo,
+    pub(crate) info: &'a Arc<ConnectionInfo>,
+}
+
+impl<Ctx> CallEnv<'_, Ctx> {
+    /// When a message arriving now must be answered: the request timeout for a single call;
+    /// for a batch, its budget, shared by all its calls.
+    fn deadline(&self, batch: bool) -> Option<Instant> {
+        let budget = if batch {
+            Some(self.config.batch_budget)
+        } else {
+            self.config.request_timeout
+        };
+        budget.map(|b| Instant::now() + b)
+    }
 }
 
 /// One decoded JSON-RPC message, leniently decoded like Go's `encoding/json` does:
@@ -188,9 +201,17 @@ pub(crate) async fn process<Ctx: Send + Sync + 'static>(
         if msg.is_ignored() {
             return nothing();
         }
-        let out = handle_message(env, &msg).await;
+        let out = handle_message(env, &msg, env.deadline(false)).await;
+        let max = env.config.max_response_bytes;
+        let response = match out.response {
+            Some(r) if max != 0 && r.len() > max => {
+                tracing::debug!(len = r.len(), max, "response too large");
+                Some(encode_error(msg.id_text(), &RpcError::response_too_large()))
+            }
+            other => other,
+        };
         Processed {
-            response: out.response,
+            response,
             subscriptions: out.subscription.into_iter().collect(),
         }
     }
@@ -225,8 +246,23 @@ async fn process_batch<Ctx: Send + Sync + 'static>(
     if calls.is_empty() {
         return nothing();
     }
-    // Run every call concurrently; join_all keeps the request order.
-    let outcomes = futures::future::join_all(calls.iter().map(|m| handle_message(env, m))).await;
+    // Run the calls a few at a time (one batch must not occupy every worker), in order, all
+    // within the batch's budget.
+    let deadline = env.deadline(true);
+    let concurrency = env.config.max_batch_concurrency.max(1);
+    let mut running = futures::stream::FuturesOrdered::new();
+    let mut outcomes = Vec::with_capacity(calls.len());
+    let mut next = calls.iter();
+    loop {
+        while running.len() < concurrency {
+            let Some(m) = next.next() else { break };
+            running.push_back(handle_message(env, m, deadline));
+        }
+        match running.next().await {
+            Some(outcome) => outcomes.push(outcome),
+            None => break,
+        }
+    }
 
     let max_bytes = env.config.max_batch_response_bytes;
     let mut total = 0usize;
@@ -269,17 +305,18 @@ async fn process_batch<Ctx: Send + Sync + 'static>(
 async fn handle_message<Ctx: Send + Sync + 'static>(
     env: &CallEnv<'_, Ctx>,
     msg: &Message<'_>,
+    deadline: Option<Instant>,
 ) -> CallOutcome {
     let metrics = &env.module.server_metrics;
     if msg.is_notification() {
-        let (_, _) = run_call(env, msg, true).await;
+        let (_, _) = run_call(env, msg, true, deadline).await;
         return CallOutcome {
             response: None,
             subscription: None,
         };
     }
     if msg.is_call() {
-        let (result, subscription) = run_call(env, msg, false).await;
+        let (result, subscription) = run_call(env, msg, false, deadline).await;
         let response = match result {
             Ok(value) => encode_result(msg.id_text(), &value),
             Err(err) => encode_error(msg.id_text(), &err),
@@ -306,6 +343,7 @@ async fn run_call<Ctx: Send + Sync + 'static>(
     env: &CallEnv<'_, Ctx>,
     msg: &Message<'_>,
     notification: bool,
+    deadline: Option<Instant>,
 ) -> (Result<Value, RpcError>, Option<PendingSubscription>) {
     let metrics = &env.module.server_metrics;
     let method = msg.method.as_str();
@@ -330,9 +368,14 @@ async fn run_call<Ctx: Send + Sync + 'static>(
     };
     let span = tracing::debug_span!("rpc_call", method = %method, id = %truncate(msg.id_text()));
     let start = Instant::now();
-    let (result, sub) = run_entry(env, entry, msg, notification)
-        .instrument(span.clone())
-        .await;
+    let (result, sub) = if deadline.is_some_and(|d| d <= start) {
+        // The batch's budget is spent: answer without running.
+        (Err(RpcError::timeout()), None)
+    } else {
+        run_entry(env, entry, msg, notification, deadline)
+            .instrument(span.clone())
+            .await
+    };
     let elapsed = start.elapsed();
     entry.metrics.record(elapsed, result.is_err());
     span.in_scope(|| match &result {
@@ -347,7 +390,9 @@ async fn run_entry<Ctx: Send + Sync + 'static>(
     entry: &Entry<Ctx>,
     msg: &Message<'_>,
     notification: bool,
+    deadline: Option<Instant>,
 ) -> (Result<Value, RpcError>, Option<PendingSubscription>) {
+    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
     match &entry.kind {
         Kind::Method(handler) => {
             let params = match params_of(msg) {
@@ -355,9 +400,13 @@ async fn run_entry<Ctx: Send + Sync + 'static>(
                 Err(e) => return (Err(e), None),
             };
             let ctx = Arc::clone(env.ctx);
-            let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params)));
+            let call = CallCtx {
+                conn: Arc::clone(env.info),
+                deadline,
+            };
+            let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params, call)));
             let result = match fut {
-                Ok(fut) => guarded(env.config.request_timeout, fut).await,
+                Ok(fut) => guarded(timeout, fut).await,
                 Err(_) => Err(crashed()),
             };
             (result, None)
@@ -387,10 +436,10 @@ async fn run_entry<Ctx: Send + Sync + 'static>(
                 Err(e) => return (Err(e), None),
             };
             let ctx = Arc::clone(env.ctx);
-            let info = env.info.clone();
+            let info = ConnectionInfo::clone(env.info);
             let fut = std::panic::catch_unwind(AssertUnwindSafe(|| handler(ctx, params, info)));
             let stream = match fut {
-                Ok(fut) => guarded(env.config.request_timeout, fut).await,
+                Ok(fut) => guarded(timeout, fut).await,
                 Err(_) => Err(crashed()),
             };
             let stream = match stream {

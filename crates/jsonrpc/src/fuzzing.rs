@@ -90,7 +90,7 @@ pub fn request(data: &[u8]) -> Option<Vec<u8>> {
     let h = harness();
     RUNTIME.with(|rt| {
         rt.block_on(async {
-            let http_info = ConnectionInfo::in_process();
+            let http_info = Arc::new(ConnectionInfo::in_process());
             let env = CallEnv {
                 module: &h.module,
                 ctx: &h.ctx,
@@ -107,10 +107,10 @@ pub fn request(data: &[u8]) -> Option<Vec<u8>> {
             let subs = Arc::new(Subscriptions::new(
                 h.config.max_subscriptions_per_connection,
             ));
-            let ws_info = ConnectionInfo {
+            let ws_info = Arc::new(ConnectionInfo {
                 transport: Transport::Ws,
                 ..ConnectionInfo::in_process()
-            };
+            });
             let env = CallEnv {
                 subs: Some(&subs),
                 info: &ws_info,

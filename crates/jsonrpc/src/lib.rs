@@ -53,6 +53,9 @@ pub use error::{
     INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR,
     RESPONSE_TOO_LARGE, RegisterError, RpcError, SERVER_ERROR, TIMEOUT_ERROR,
 };
-pub use module::{ConnectionInfo, RpcModule, Transport};
+pub use module::{CallCtx, ConnectionInfo, RpcModule, Transport};
 pub use params::{Params, ParamsOwned};
-pub use server::{ServerConfig, SlowConsumerPolicy, handle_request_bytes, router, serve};
+pub use server::{
+    ServerConfig, SlowConsumerPolicy, handle_request_bytes, handle_request_bytes_from, router,
+    serve,
+};

@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{FutureExt, Stream, StreamExt};
 use serde_json::Value;
+use txnchain_http::ClientKey;
 
 use crate::error::{RegisterError, RpcError};
 use crate::metrics::{MethodMetrics, ServerMetrics};
@@ -34,6 +36,8 @@ pub struct ConnectionInfo {
     pub connection_id: u64,
     /// Peer address, when the router is served with connect info (see [`serve`](crate::serve)).
     pub remote_addr: Option<SocketAddr>,
+    /// Who the peer counts as for quotas (IPv4 address or IPv6 /64; loopback in-process).
+    pub client: ClientKey,
     /// `Origin` header of the HTTP request / WebSocket handshake.
     pub origin: Option<String>,
     /// `User-Agent` header.
@@ -47,14 +51,41 @@ impl ConnectionInfo {
             transport: Transport::InProcess,
             connection_id: 0,
             remote_addr: None,
+            client: ClientKey::local(),
             origin: None,
             user_agent: None,
         }
     }
 }
 
-pub(crate) type MethodFn<Ctx> =
-    Arc<dyn Fn(Arc<Ctx>, Params) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync>;
+/// What a method handler knows about the call besides its params: who called, and by when
+/// the answer is due (the request timeout, or what is left of its batch's budget).
+#[derive(Debug, Clone)]
+pub struct CallCtx {
+    /// The caller's connection.
+    pub conn: Arc<ConnectionInfo>,
+    /// The call must be answered by then; long work (EVM execution, scans) should stop at it.
+    pub deadline: Option<Instant>,
+}
+
+impl CallCtx {
+    /// A context for in-process calls without a deadline.
+    pub fn in_process() -> Self {
+        CallCtx {
+            conn: Arc::new(ConnectionInfo::in_process()),
+            deadline: None,
+        }
+    }
+
+    /// The caller's quota key.
+    pub fn client(&self) -> ClientKey {
+        self.conn.client
+    }
+}
+
+pub(crate) type MethodFn<Ctx> = Arc<
+    dyn Fn(Arc<Ctx>, Params, CallCtx) -> BoxFuture<'static, Result<Value, RpcError>> + Send + Sync,
+>;
 
 pub(crate) type SubscribeFn<Ctx> = Arc<
     dyn Fn(
@@ -112,7 +143,24 @@ impl<Ctx: Send + Sync + 'static> RpcModule<Ctx> {
         F: Fn(Arc<Ctx>, Params) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
     {
-        let handler: MethodFn<Ctx> = Arc::new(move |ctx, params| f(ctx, params).boxed());
+        let handler: MethodFn<Ctx> = Arc::new(move |ctx, params, _| f(ctx, params).boxed());
+        self.insert(name, Kind::Method(handler))?;
+        Ok(self)
+    }
+
+    /// Register a method whose handler also gets the [`CallCtx`] (the caller, for per-client
+    /// quotas, and the deadline, for long work).
+    pub fn method_with_ctx<F, Fut>(
+        &mut self,
+        name: &'static str,
+        f: F,
+    ) -> Result<&mut Self, RegisterError>
+    where
+        F: Fn(Arc<Ctx>, Params, CallCtx) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+    {
+        let handler: MethodFn<Ctx> =
+            Arc::new(move |ctx, params, call| f(ctx, params, call).boxed());
         self.insert(name, Kind::Method(handler))?;
         Ok(self)
     }
@@ -188,6 +236,18 @@ impl<Ctx: Send + Sync + 'static> RpcModule<Ctx> {
             self.entries.entry(name).or_insert(entry);
         }
         Ok(self)
+    }
+
+    /// Keeps only the entries whose name satisfies `keep` (e.g. to serve `debug_*` only on an
+    /// admin listener). Returns the names removed, sorted.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) -> Vec<&'static str> {
+        let mut removed: Vec<&'static str> =
+            self.entries.keys().copied().filter(|n| !keep(n)).collect();
+        removed.sort_unstable();
+        for name in &removed {
+            self.entries.remove(name);
+        }
+        removed
     }
 
     /// Names of all registered methods (including subscribe/unsubscribe), sorted.

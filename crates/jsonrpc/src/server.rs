@@ -6,21 +6,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
-use axum::http::header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, UPGRADE, USER_AGENT};
+use axum::http::header::{
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, RETRY_AFTER, UPGRADE, USER_AGENT,
+};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::dispatch::{self, CallEnv, PendingSubscription, Subscriptions};
 use crate::metrics::ServerMetrics;
+use txnchain_http::{BodyError, ClientKey, Quota, QuotaError, QuotaGuard, read_limited};
+
 use crate::module::{ConnectionInfo, RpcModule, Transport};
 
 /// Content types geth accepts (JSON-RPC over HTTP, historical spec included).
@@ -47,14 +51,31 @@ pub enum SlowConsumerPolicy {
 pub struct ServerConfig {
     /// Largest accepted HTTP body; larger ones get HTTP 413 (geth: 5 MiB).
     pub max_body_bytes: usize,
+    /// Time to receive an HTTP body once the headers are in; slower ones get HTTP 408.
+    pub body_timeout: Duration,
     /// Largest batch; larger ones get `-32600 "batch too large"` (geth: 1000; 0 = no limit).
     pub max_batch_len: usize,
+    /// Calls of one batch processed at the same time (the rest wait their turn, in order).
+    pub max_batch_concurrency: usize,
+    /// Time all calls of one batch may take together; calls not started by then answer
+    /// `-32002 "request timed out"`, and running ones get what is left as their deadline.
+    pub batch_budget: Duration,
     /// Once a batch response grows past this many bytes the remaining calls are answered
     /// with `-32003 "response too large"` (geth: 25 MB; 0 = no limit).
     pub max_batch_response_bytes: usize,
-    /// Concurrent HTTP requests plus open WebSocket connections; beyond it requests and
-    /// upgrades are rejected with HTTP 503 (0 = no limit).
-    pub max_connections: usize,
+    /// A single response larger than this is replaced by `-32003 "response too large"`
+    /// (0 = no limit).
+    pub max_response_bytes: usize,
+    /// HTTP requests processed at the same time; beyond it requests get HTTP 503
+    /// (0 = no limit). WebSocket connections are counted separately.
+    pub max_http_requests: usize,
+    /// HTTP requests one client ([`ClientKey`]) may have in flight; beyond it, HTTP 429
+    /// (0 = no limit).
+    pub max_http_requests_per_client: usize,
+    /// Open WebSocket connections; beyond it upgrades get HTTP 503 (0 = no limit).
+    pub max_ws_connections: usize,
+    /// Open WebSocket connections per client; beyond it, HTTP 429 (0 = no limit).
+    pub max_ws_connections_per_client: usize,
     /// Largest WebSocket message (geth: 32 MiB); a larger one closes the connection.
     pub max_ws_message_bytes: usize,
     /// Subscriptions per WebSocket connection; further subscribes get a `-32000` error.
@@ -71,7 +92,8 @@ pub struct ServerConfig {
     pub ws_write_timeout: Duration,
     /// Behaviour when a WebSocket client's outbound queue overflows.
     pub slow_consumer: SlowConsumerPolicy,
-    /// Per-call timeout answering `-32002 "request timed out"` (default: none).
+    /// Per-call timeout answering `-32002 "request timed out"` (`None`: none). Handlers also
+    /// get it as their deadline ([`CallCtx::deadline`](crate::CallCtx::deadline)).
     pub request_timeout: Option<Duration>,
     /// CORS allowed origins: `None` or empty = no CORS headers (geth's default),
     /// `["*"]` = any origin. When set to a list, WebSocket handshakes carrying an
@@ -83,18 +105,25 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_body_bytes: 5 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
             max_batch_len: 1000,
+            max_batch_concurrency: 8,
+            batch_budget: Duration::from_secs(30),
             max_batch_response_bytes: 25 * 1000 * 1000,
-            max_connections: 1024,
+            max_response_bytes: 25 * 1000 * 1000,
+            max_http_requests: 1024,
+            max_http_requests_per_client: 256,
+            max_ws_connections: 1024,
+            max_ws_connections_per_client: 64,
             max_ws_message_bytes: 32 * 1024 * 1024,
-            max_subscriptions_per_connection: 1024,
+            max_subscriptions_per_connection: 128,
             ws_outbound_queue: 1024,
             ws_max_in_flight: 64,
             ws_ping_interval: Duration::from_secs(30),
             ws_pong_timeout: Duration::from_secs(30),
             ws_write_timeout: Duration::from_secs(10),
             slow_consumer: SlowConsumerPolicy::default(),
-            request_timeout: None,
+            request_timeout: Some(Duration::from_secs(60)),
             cors_origins: None,
         }
     }
@@ -104,7 +133,8 @@ struct ServerState<Ctx> {
     module: Arc<RpcModule<Ctx>>,
     ctx: Arc<Ctx>,
     config: Arc<ServerConfig>,
-    limiter: Arc<Semaphore>,
+    http_requests: Arc<Quota>,
+    ws_connections: Arc<Quota>,
     next_conn_id: AtomicU64,
 }
 
@@ -113,13 +143,25 @@ impl<Ctx> ServerState<Ctx> {
         &self.module.server_metrics
     }
 
-    fn try_permit(&self) -> Option<OwnedSemaphorePermit> {
-        let permit = Arc::clone(&self.limiter).try_acquire_owned().ok();
-        if permit.is_none() {
+    /// Takes a unit of `quota` for the caller, or the response refusing it: 503 when the
+    /// server is full, 429 when this client holds its share.
+    fn admit(
+        &self,
+        quota: &Arc<Quota>,
+        info: &ConnectionInfo,
+    ) -> Result<QuotaGuard, Box<Response>> {
+        quota.try_acquire(info.client).map_err(|e| {
             ServerMetrics::inc(&self.metrics().connections_rejected);
-            tracing::debug!("connection limit reached, rejecting");
-        }
-        permit
+            tracing::debug!(client = %info.client, error = %e, "rejecting");
+            let status = match e {
+                QuotaError::Global { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                QuotaError::PerClient { .. } => StatusCode::TOO_MANY_REQUESTS,
+            };
+            let mut resp = plain(status, e.to_string());
+            resp.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            Box::new(resp)
+        })
     }
 
     fn connection_info(&self, transport: Transport, req: &Request) -> ConnectionInfo {
@@ -129,13 +171,15 @@ impl<Ctx> ServerState<Ctx> {
                 .and_then(|v: &HeaderValue| v.to_str().ok())
                 .map(str::to_owned)
         };
+        let remote_addr = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
         ConnectionInfo {
             transport,
             connection_id: self.next_conn_id.fetch_add(1, Ordering::Relaxed) + 1,
-            remote_addr: req
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
+            remote_addr,
+            client: remote_addr.map_or_else(ClientKey::local, ClientKey::of_peer),
             origin: header(ORIGIN),
             user_agent: header(USER_AGENT),
         }
@@ -153,15 +197,20 @@ pub fn router<Ctx: Send + Sync + 'static>(
     config: ServerConfig,
 ) -> Router {
     let cors = cors_layer(config.cors_origins.as_deref());
-    let permits = match config.max_connections {
-        0 => Semaphore::MAX_PERMITS,
-        n => n.min(Semaphore::MAX_PERMITS),
-    };
     let state = Arc::new(ServerState {
         module,
         ctx,
+        http_requests: Quota::new(
+            "concurrent requests",
+            config.max_http_requests,
+            config.max_http_requests_per_client,
+        ),
+        ws_connections: Quota::new(
+            "WebSocket connections",
+            config.max_ws_connections,
+            config.max_ws_connections_per_client,
+        ),
         config: Arc::new(config),
-        limiter: Arc::new(Semaphore::new(permits)),
         next_conn_id: AtomicU64::new(0),
     });
     let router = Router::new()
@@ -173,13 +222,18 @@ pub fn router<Ctx: Send + Sync + 'static>(
     }
 }
 
-/// Serve `router` on `listener` with peer addresses available to handlers.
+/// Serve `router` on `listener` with the default connection limits of
+/// [`txnchain_http::serve`] (connection caps, header and write-stall deadlines) and peer
+/// addresses available to handlers, until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(
+    txnchain_http::serve(
         listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
+        router,
+        txnchain_http::ServeLimits::default(),
+        std::future::pending(),
     )
     .await
+    .map_err(|txnchain_http::HttpError::Io(e)| e)
 }
 
 /// Process one JSON-RPC message (single request or batch) without a transport, as an
@@ -192,7 +246,19 @@ pub async fn handle_request_bytes<Ctx: Send + Sync + 'static>(
     config: &ServerConfig,
     request: &[u8],
 ) -> Option<Vec<u8>> {
-    let info = ConnectionInfo::in_process();
+    handle_request_bytes_from(module, ctx, config, request, ConnectionInfo::in_process()).await
+}
+
+/// [`handle_request_bytes`] as if from the connection `info` (its client key counts for
+/// per-client quotas).
+pub async fn handle_request_bytes_from<Ctx: Send + Sync + 'static>(
+    module: &RpcModule<Ctx>,
+    ctx: &Arc<Ctx>,
+    config: &ServerConfig,
+    request: &[u8],
+    info: ConnectionInfo,
+) -> Option<Vec<u8>> {
+    let info = Arc::new(info);
     let env = CallEnv {
         module,
         ctx,
@@ -240,30 +306,14 @@ fn content_type_ok(headers: &HeaderMap) -> bool {
         .any(|a| a.eq_ignore_ascii_case(media))
 }
 
-enum BodyError {
-    TooLarge,
-    Read,
-}
-
-async fn read_limited(body: Body, max: usize) -> Result<Vec<u8>, BodyError> {
-    let mut stream = body.into_data_stream();
-    let mut buf = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Read)?;
-        if buf.len().saturating_add(chunk.len()) > max {
-            return Err(BodyError::TooLarge);
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
-}
-
 async fn http_post<Ctx: Send + Sync + 'static>(
     State(st): State<Arc<ServerState<Ctx>>>,
     req: Request,
 ) -> Response {
-    let Some(_permit) = st.try_permit() else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+    let info = Arc::new(st.connection_info(Transport::Http, &req));
+    let _permit = match st.admit(&st.http_requests, &info) {
+        Ok(p) => p,
+        Err(refused) => return *refused,
     };
     let max = st.config.max_body_bytes;
     let declared = req
@@ -283,16 +333,21 @@ async fn http_post<Ctx: Send + Sync + 'static>(
             "invalid content type, only application/json is supported",
         );
     }
-    let info = st.connection_info(Transport::Http, &req);
-    let body = match read_limited(req.into_body(), max).await {
+    let body = match read_limited(req.into_body(), max, st.config.body_timeout).await {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
+        Err(BodyError::TooLarge { .. }) => {
             return plain(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("request body too large (limit {max} bytes)"),
             );
         }
-        Err(BodyError::Read) => return plain(StatusCode::BAD_REQUEST, "read error"),
+        Err(BodyError::Timeout(t)) => {
+            return plain(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("request body not received within {t:?}"),
+            );
+        }
+        Err(BodyError::Read(_)) => return plain(StatusCode::BAD_REQUEST, "read error"),
     };
     ServerMetrics::inc(&st.metrics().http_requests);
     let env = CallEnv {
@@ -350,8 +405,9 @@ async fn http_get<Ctx: Send + Sync + 'static>(
         Ok(u) => u,
         Err(rejection) => return rejection.into_response(),
     };
-    let Some(permit) = st.try_permit() else {
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "too many connections");
+    let permit = match st.admit(&st.ws_connections, &info) {
+        Ok(p) => p,
+        Err(refused) => return *refused,
     };
     let max = st.config.max_ws_message_bytes;
     upgrade
@@ -374,7 +430,7 @@ async fn run_ws<Ctx: Send + Sync + 'static>(
     socket: WebSocket,
     st: Arc<ServerState<Ctx>>,
     info: ConnectionInfo,
-    _permit: OwnedSemaphorePermit,
+    _permit: QuotaGuard,
 ) {
     let metrics = Arc::clone(st.metrics());
     ServerMetrics::inc(&metrics.ws_connections_total);

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{eventually, raw_http, start};
+use common::{eventually, raw_http, raw_http_from, start};
 use serde_json::{Value, json};
 use txnchain_jsonrpc::ServerConfig;
 
@@ -467,9 +467,9 @@ async fn request_timeout() {
 }
 
 #[tokio::test]
-async fn connection_limit_rejects_with_503() {
+async fn request_limit_rejects_with_503() {
     let s = start(ServerConfig {
-        max_connections: 1,
+        max_http_requests: 1,
         ..ServerConfig::default()
     })
     .await;
@@ -490,7 +490,10 @@ async fn connection_limit_rejects_with_503() {
         r#"{"jsonrpc":"2.0","id":2,"method":"test_add","params":[1,2]}"#,
     )
     .await;
-    assert_eq!((status, text.as_str()), (503, "too many connections\n"));
+    assert_eq!(
+        (status, text.as_str()),
+        (503, "too many concurrent requests (limit 1)\n")
+    );
     assert_eq!(
         slow.await.unwrap(),
         r#"{"jsonrpc":"2.0","id":1,"result":500}"#
@@ -506,6 +509,142 @@ async fn connection_limit_rejects_with_503() {
     assert!(
         metrics.contains("txnchain_rpc_connections_rejected_total 1"),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn one_client_holding_its_share_of_requests_gets_429_and_others_are_served() {
+    let s = start(ServerConfig {
+        max_http_requests_per_client: 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    let addr = s.addr;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"test_sleep","params":[600]}"#;
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let request = request.clone();
+            tokio::spawn(
+                async move { raw_http_from([127, 0, 0, 2], addr, request.as_bytes()).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, head, body) = raw_http_from([127, 0, 0, 2], addr, request.as_bytes()).await;
+    assert_eq!(status, 429, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "too many concurrent requests from this client (limit 2)\n"
+    );
+    // Another client is not affected.
+    let quick = r#"{"jsonrpc":"2.0","id":2,"method":"test_add","params":[1,2]}"#;
+    let quick = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{quick}",
+        quick.len()
+    );
+    let (status, _, body) = raw_http_from([127, 0, 0, 3], addr, quick.as_bytes()).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        r#"{"jsonrpc":"2.0","id":2,"result":3}"#
+    );
+    for t in slow {
+        assert_eq!(t.await.unwrap().0, 200);
+    }
+}
+
+#[tokio::test]
+async fn idle_websockets_do_not_take_http_request_slots() {
+    let s = start(ServerConfig {
+        max_http_requests: 2,
+        max_ws_connections_per_client: 0,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        sockets.push(tokio_tungstenite::connect_async(s.ws_url()).await.unwrap());
+    }
+    let (status, text) = post(
+        &s.url(),
+        r#"{"jsonrpc":"2.0","id":1,"method":"test_add","params":[1,2]}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, text.as_str()),
+        (200, r#"{"jsonrpc":"2.0","id":1,"result":3}"#)
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_gets_408() {
+    let s = start(ServerConfig {
+        body_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    })
+    .await;
+    let started = Instant::now();
+    let (status, _, body) = raw_http(
+        s.addr,
+        b"POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"jsonrpc\"",
+    )
+    .await;
+    assert_eq!(status, 408);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "request body not received within 200ms\n"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_batch_runs_a_few_calls_at_a_time_within_its_budget() {
+    let s = start(ServerConfig {
+        max_batch_concurrency: 2,
+        batch_budget: Duration::from_millis(700),
+        ..ServerConfig::default()
+    })
+    .await;
+    // Six calls of 300 ms, two at a time: the first four fit in 700 ms (two rounds of
+    // 300 ms), the last two start after the budget is spent and time out without running.
+    let batch: Vec<String> = (1..=6)
+        .map(|i| format!(r#"{{"jsonrpc":"2.0","id":{i},"method":"test_sleep","params":[300]}}"#))
+        .collect();
+    let started = Instant::now();
+    let (status, text) = post(&s.url(), &format!("[{}]", batch.join(","))).await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 200);
+    let v: Vec<Value> = serde_json::from_str(&text).unwrap();
+    let results: Vec<_> = v.iter().map(|r| r.get("result").is_some()).collect();
+    assert_eq!(results, [true, true, true, true, false, false], "{text}");
+    assert_eq!(v[4]["error"]["code"], -32002);
+    // Not the 1.8 s of six sequential calls, nor 300 ms of all at once.
+    assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+}
+
+#[tokio::test]
+async fn a_single_response_over_the_limit_is_an_error() {
+    let s = start(ServerConfig {
+        max_response_bytes: 1000,
+        ..ServerConfig::default()
+    })
+    .await;
+    assert_eq!(
+        call(
+            &s.url(),
+            r#"{"jsonrpc":"2.0","id":7,"method":"test_big","params":[5000]}"#
+        )
+        .await,
+        r#"{"jsonrpc":"2.0","id":7,"error":{"code":-32003,"message":"response too large"}}"#
     );
 }
 

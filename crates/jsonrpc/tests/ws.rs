@@ -299,7 +299,7 @@ async fn subscriptions_end_on_disconnect() {
 #[tokio::test]
 async fn websocket_connection_limit() {
     let s = start(ServerConfig {
-        max_connections: 2,
+        max_ws_connections: 2,
         ..ServerConfig::default()
     })
     .await;

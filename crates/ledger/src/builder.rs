@@ -80,7 +80,10 @@ impl<L: BlockLog> Builder<L> {
             }
             last_cut = Instant::now();
             let ledger = self.ledger.clone();
-            let built = tokio::task::spawn_blocking(move || build_block(&ledger, fixed)).await;
+            let built = self
+                .ledger
+                .on_write_lane(move || build_block(&ledger, fixed))
+                .await;
             match built {
                 Ok(Ok(Some(block))) => {
                     let number = block.number();

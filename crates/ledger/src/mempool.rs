@@ -71,9 +71,18 @@ pub struct SenderState {
     pub balance: U256,
 }
 
-fn cost(tx: &RecoveredTx) -> U256 {
-    U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas())
-        + alloy_consensus::Transaction::value(&tx.envelope)
+/// `gas * max fee + value`: what the sender must hold. `Err` carries the true (larger than
+/// 256-bit) amount when it does not fit, which no account can hold.
+fn cost(tx: &RecoveredTx) -> Result<U256, alloy_primitives::U512> {
+    let value = alloy_consensus::Transaction::value(&tx.envelope);
+    U256::from(tx.gas_limit())
+        .checked_mul(U256::from(tx.max_fee_per_gas()))
+        .and_then(|fees| fees.checked_add(value))
+        .ok_or_else(|| {
+            alloy_primitives::U512::from(tx.gas_limit())
+                * alloy_primitives::U512::from(tx.max_fee_per_gas())
+                + alloy_primitives::U512::from(value)
+        })
 }
 
 impl Mempool {
@@ -120,8 +129,12 @@ impl Mempool {
                 state.nonce, self.limits.max_per_sender
             )));
         }
-        let want = cost(&tx);
-        if want > state.balance {
+        let affordable = match cost(&tx) {
+            Ok(want) if want <= state.balance => Ok(()),
+            Ok(want) => Err(want.to_string()),
+            Err(want) => Err(want.to_string()),
+        };
+        if let Err(want) = affordable {
             return Err(LedgerError::Rejected(format!(
                 "insufficient funds for gas * price + value: address {} have {} want {want}",
                 tx.sender, state.balance
@@ -239,11 +252,13 @@ impl Mempool {
                 continue;
             };
             out.push((**tx).clone());
-            if let Some(next) = queue.get(&(head.nonce + 1)) {
+            if let Some(following) = head.nonce.checked_add(1)
+                && let Some(next) = queue.get(&following)
+            {
                 heap.push(Head {
                     tip: next.effective_tip(self.base_fee),
                     sender: head.sender,
-                    nonce: head.nonce + 1,
+                    nonce: following,
                 });
             }
         }
@@ -257,7 +272,7 @@ impl Mempool {
         let mut next: HashMap<Address, u64> = HashMap::new();
         for tx in txs {
             let n = next.entry(tx.sender).or_default();
-            *n = (*n).max(tx.nonce() + 1);
+            *n = (*n).max(tx.nonce().saturating_add(1));
         }
         for (sender, next_nonce) in next {
             let Some(queue) = inner.senders.get_mut(&sender) else {
@@ -300,7 +315,8 @@ impl Mempool {
         let mut n = committed;
         if let Some(q) = inner.senders.get(&sender) {
             while q.contains_key(&n) {
-                n += 1;
+                let Some(next) = n.checked_add(1) else { break };
+                n = next;
             }
         }
         n
@@ -314,8 +330,9 @@ impl Mempool {
             let mut n = committed_nonce(*sender);
             let mut pending = 0;
             while q.contains_key(&n) {
-                n += 1;
                 pending += 1;
+                let Some(next) = n.checked_add(1) else { break };
+                n = next;
             }
             s.pending += pending;
             s.queued += q.len() - pending;
@@ -339,7 +356,7 @@ impl Mempool {
             let mut n = committed_nonce(*sender);
             for (nonce, tx) in q {
                 let target = if *nonce == n {
-                    n += 1;
+                    n = n.saturating_add(1);
                     &mut pending
                 } else {
                     &mut queued

@@ -42,6 +42,27 @@ pub enum Applied {
     Stale,
 }
 
+/// The write path's own thread: building and applying blocks run here, one job at a time,
+/// never on the async runtime's blocking pool, which RPC handlers share, so no amount of
+/// client work queues in front of the next block.
+struct WriteLane {
+    jobs: std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>,
+}
+
+impl WriteLane {
+    fn start() -> std::io::Result<Self> {
+        let (jobs, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+        std::thread::Builder::new()
+            .name("txnchain-write".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })?;
+        Ok(WriteLane { jobs })
+    }
+}
+
 /// The state machine: applies committed blocks and notifies.
 pub struct Ledger {
     chain: ChainSpec,
@@ -52,6 +73,7 @@ pub struct Ledger {
     events: broadcast::Sender<Arc<CommittedBlock>>,
     head: watch::Sender<u64>,
     durable_apply: bool,
+    lane: WriteLane,
 }
 
 impl Ledger {
@@ -75,7 +97,29 @@ impl Ledger {
             events,
             head,
             durable_apply,
+            lane: WriteLane::start()
+                .map_err(|e| LedgerError::Stopped(format!("cannot start the write thread: {e}")))?,
         })
+    }
+
+    /// Runs `f` on the write path's thread (see [`Ledger`]'s builder and apply) and returns
+    /// its result.
+    pub async fn on_write_lane<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LedgerError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Box::new(move || {
+            if let Ok(v) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                let _ = tx.send(v);
+            }
+        });
+        self.lane
+            .jobs
+            .send(job)
+            .map_err(|_| LedgerError::Stopped("the write thread is gone".into()))?;
+        rx.await
+            .map_err(|_| LedgerError::Stopped("a write-path job panicked".into()))
     }
 
     /// The chain specification.
@@ -199,9 +243,9 @@ impl LocalLog {
 impl BlockLog for LocalLog {
     async fn append(&self, block: SealedBlock) -> Result<(), LedgerError> {
         let ledger = self.ledger.clone();
-        tokio::task::spawn_blocking(move || ledger.apply_committed(&block))
-            .await
-            .map_err(|e| LedgerError::Stopped(e.to_string()))??;
+        self.ledger
+            .on_write_lane(move || ledger.apply_committed(&block))
+            .await??;
         Ok(())
     }
 }

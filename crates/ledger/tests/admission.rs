@@ -63,6 +63,41 @@ fn insufficient_funds() {
 }
 
 #[test]
+fn a_cost_that_overflows_256_bits_is_insufficient_funds_not_free() {
+    let f = fixture();
+    // gas * fee + value wraps to exactly zero in 256-bit arithmetic.
+    let gas = 21_000u64;
+    let fee = 2_000_000_000u128;
+    let wrap = U256::ZERO.wrapping_sub(U256::from(gas) * U256::from(fee));
+    let poor = alloy_signer_local::PrivateKeySigner::random();
+    let m = rejected(f.ledger.submit(eip1559(&poor, 0, |t| {
+        t.gas_limit = gas;
+        t.max_fee_per_gas = fee;
+        t.value = wrap;
+    })));
+    assert!(
+        m.starts_with("insufficient funds for gas * price + value: address"),
+        "{m}"
+    );
+    // The real cost, 2^256 exactly, is named.
+    assert!(
+        m.ends_with(&format!(
+            "have 0 want {}",
+            alloy_primitives::U512::from(1u8) << 256
+        )),
+        "{m}"
+    );
+    assert!(f.ledger.pool().is_empty());
+    // Same with a funded sender: nobody holds 2^256 wei.
+    let m = rejected(f.ledger.submit(eip1559(&f.keys[0], 0, |t| {
+        t.gas_limit = gas;
+        t.max_fee_per_gas = fee;
+        t.value = wrap;
+    })));
+    assert!(m.starts_with("insufficient funds"), "{m}");
+}
+
+#[test]
 fn intrinsic_and_floor_gas() {
     let f = fixture();
     let m = rejected(

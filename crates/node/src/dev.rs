@@ -165,3 +165,84 @@ pub fn dev_genesis(
         keys,
     ))
 }
+
+/// Test-mnemonic indexes [`dev_key_findings`] looks for: the dev accounts tools derive
+/// (0–31) and the facilitator's dev settlement keys.
+const PUBLIC_KEY_INDEXES: std::ops::Range<u32> = 0..32;
+
+/// The addresses of keys derived from the public test mnemonic, with their index.
+pub fn public_test_addresses() -> Result<Vec<(u32, Address)>, PrimitivesError> {
+    PUBLIC_KEY_INDEXES
+        .chain(FACILITATOR_KEY_INDEXES)
+        .map(|i| txnchain_primitives::dev::derive_key(DEV_MNEMONIC, i).map(|k| (i, k.address())))
+        .collect()
+}
+
+/// What in `genesis` depends on keys anyone can derive from the public test mnemonic: funded
+/// accounts, and storage naming such an address (a token owner or minter). A network started
+/// from such a genesis can be drained or minted by anyone; `txnchain node` refuses it unless
+/// told otherwise.
+pub fn dev_key_findings(genesis: &GenesisConfig) -> Result<Vec<String>, PrimitivesError> {
+    let public = public_test_addresses()?;
+    let index_of = |a: &Address| public.iter().find(|(_, p)| p == a).map(|(i, _)| *i);
+    let mut findings = Vec::new();
+    for (address, account) in &genesis.alloc {
+        if let Some(i) = index_of(address)
+            && (!account.balance.is_zero()
+                || !account.storage.is_empty()
+                || !account.code.is_empty())
+        {
+            findings.push(format!(
+                "account {address} (test mnemonic #{i}) is funded or has state in genesis"
+            ));
+        }
+        for value in account.storage.values() {
+            let bytes = value.to_be_bytes::<32>();
+            if bytes[..12].iter().all(|b| *b == 0) {
+                let named = Address::from_slice(&bytes[12..]);
+                if let Some(i) = index_of(&named) {
+                    findings.push(format!(
+                        "the storage of {address} names {named} (test mnemonic #{i}), e.g. as owner or minter"
+                    ));
+                }
+            }
+        }
+    }
+    findings.sort();
+    findings.dedup();
+    Ok(findings)
+}
+
+/// Whether `address` comes from the public test mnemonic.
+pub fn is_public_test_address(address: Address) -> Result<bool, PrimitivesError> {
+    Ok(public_test_addresses()?.iter().any(|(_, a)| *a == address))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dev_genesis_is_recognised_and_a_clean_one_is_not() {
+        let (genesis, _) = dev_genesis(&DevOptions::default()).unwrap();
+        let findings = dev_key_findings(&genesis).unwrap();
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.contains("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")),
+            "{findings:?}"
+        );
+        assert!(
+            findings.iter().any(|f| f.contains("owner or minter")),
+            "{findings:?}"
+        );
+        let mut clean = genesis.clone();
+        clean
+            .alloc
+            .retain(|a, _| !is_public_test_address(*a).unwrap());
+        for account in clean.alloc.values_mut() {
+            account.storage.clear();
+        }
+        assert_eq!(dev_key_findings(&clean).unwrap(), Vec::<String>::new());
+    }
+}

@@ -68,12 +68,63 @@ pub struct NodeConfig {
     pub platform: txnchain_tee::PlatformConfig,
     /// The x402 facilitator served under `/x402` (`None`: not served).
     pub x402: Option<x402::X402Config>,
+    /// Where to serve the admin JSON-RPC listener (every method, `debug_*` and
+    /// `txpool_content` included); `None`: no admin listener.
+    pub admin_listen: Option<SocketAddr>,
+    /// Serve the admin-only methods on the public listener too (dev).
+    pub admin_methods_public: bool,
+    /// Limits of the listeners, the JSON-RPC server and the eth API.
+    pub limits: Limits,
+}
+
+/// Every limit a client runs into, in one place (defaults: `docs/security.md`).
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Connections, header and write deadlines of each listener.
+    pub serve: txnchain_http::ServeLimits,
+    /// JSON-RPC transport limits (bodies, batches, requests in flight, WebSockets).
+    pub rpc: txnchain_jsonrpc::ServerConfig,
+    /// Gas cap, EVM timeout, filters, subscriptions, call workers.
+    pub eth: EthLimits,
+}
+
+/// The eth API's limits (see [`EthApiConfig`] for their meaning and defaults).
+#[derive(Debug, Clone)]
+pub struct EthLimits {
+    /// [`EthApiConfig::gas_cap`].
+    pub gas_cap: u64,
+    /// [`EthApiConfig::evm_timeout`].
+    pub evm_timeout: Duration,
+    /// [`EthApiConfig::max_log_range`].
+    pub max_log_range: u64,
+    /// [`EthApiConfig::max_logs`].
+    pub max_logs: usize,
+    /// [`EthApiConfig::max_filters_per_client`].
+    pub max_filters_per_client: usize,
+    /// [`EthApiConfig::exec`]: worker threads for calls.
+    pub exec_threads: usize,
+}
+
+impl Default for EthLimits {
+    fn default() -> Self {
+        let d = EthApiConfig::default();
+        EthLimits {
+            gas_cap: d.gas_cap,
+            evm_timeout: d.evm_timeout,
+            max_log_range: d.max_log_range,
+            max_logs: d.max_logs,
+            max_filters_per_client: d.max_filters_per_client,
+            exec_threads: d.exec.threads,
+        }
+    }
 }
 
 /// A started node.
 pub struct RunningNode {
     /// The bound RPC address.
     pub addr: SocketAddr,
+    /// The bound admin RPC address, when one is served.
+    pub admin_addr: Option<SocketAddr>,
     /// The ledger.
     pub ledger: Arc<Ledger>,
     shutdown: watch::Sender<bool>,
@@ -89,6 +140,25 @@ impl RunningNode {
             let _ = t.await;
         }
     }
+}
+
+/// Serves one listener until shutdown.
+fn spawn_listener(
+    name: &'static str,
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: txnchain_http::ServeLimits,
+    served: txnchain_http::Served,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = txnchain_http::serve_with(listener, router, limits, served, stop).await {
+            tracing::error!(listener = name, error = %e, "rpc server failed");
+        }
+    })
 }
 
 /// Opens storage, initialises genesis, and starts the builder and the RPC server.
@@ -130,26 +200,59 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     );
     let mut tasks = vec![tokio::spawn(builder.run(shutdown_rx.clone()))];
 
+    let eth = &config.limits.eth;
+    let defaults = EthApiConfig::default();
     let api = EthApi::new(
         ledger.clone(),
         EthApiConfig {
             client_version: format!("txnchain/v{}", env!("CARGO_PKG_VERSION")),
             dev_signers: config.dev_signers.clone(),
-            ..Default::default()
+            gas_cap: eth.gas_cap,
+            evm_timeout: eth.evm_timeout,
+            max_log_range: eth.max_log_range,
+            max_logs: eth.max_logs,
+            max_filters_per_client: eth.max_filters_per_client,
+            exec: txnchain_executor::pool::PoolLimits {
+                threads: eth.exec_threads.max(1),
+                ..defaults.exec
+            },
+            ..defaults
         },
-    );
-    let module = Arc::new(txnchain_rpc::module().map_err(NodeError::Rpc)?);
+    )?;
+    let mut public_module = txnchain_rpc::module().map_err(NodeError::Rpc)?;
+    if !config.admin_methods_public {
+        let hidden = public_module.retain(|m| !txnchain_rpc::admin_only(m));
+        tracing::info!(
+            methods = ?hidden,
+            "admin-only methods are not served on the public listener{}",
+            if config.admin_listen.is_some() { " (see the admin listener)" } else { "" }
+        );
+    }
+    let module = Arc::new(public_module);
     let server_config = txnchain_jsonrpc::ServerConfig {
         cors_origins: config.cors_origins.clone(),
-        ..Default::default()
+        ..config.limits.rpc.clone()
     };
     let x402 = match config.x402.clone() {
         Some(x) => Some(x402::router(ledger.clone(), x).await?),
         None => None,
     };
     let facilitator = x402.as_ref().map(|(_, f)| f.clone());
-    let mut router = txnchain_jsonrpc::router(module.clone(), api, server_config)
-        .merge(metrics::router(ledger.clone(), module, facilitator))
+    let public_served = txnchain_http::Served {
+        metrics: Arc::new(txnchain_http::ServeMetrics::default()),
+        connections: txnchain_http::Quota::new(
+            "connections",
+            config.limits.serve.max_connections,
+            config.limits.serve.max_connections_per_client,
+        ),
+    };
+    let mut router = txnchain_jsonrpc::router(module.clone(), api.clone(), server_config.clone())
+        .merge(metrics::router(
+            ledger.clone(),
+            module,
+            facilitator,
+            public_served.clone(),
+        ))
         .merge(attestation::router(attestation));
     if let Some((x402_router, facilitator)) = x402 {
         router = router.nest("/x402", x402_router);
@@ -172,21 +275,46 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let mut rx = shutdown_rx;
-    tasks.push(tokio::spawn(async move {
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rx.wait_for(|s| *s).await;
-        });
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "rpc server failed");
+    tasks.push(spawn_listener(
+        "public",
+        listener,
+        router,
+        config.limits.serve.clone(),
+        public_served,
+        shutdown_rx.clone(),
+    ));
+    let admin_addr = match config.admin_listen {
+        Some(admin) => {
+            let module = Arc::new(txnchain_rpc::module().map_err(NodeError::Rpc)?);
+            let router = txnchain_jsonrpc::router(module, api, server_config);
+            let listener = tokio::net::TcpListener::bind(admin).await?;
+            let bound = listener.local_addr()?;
+            if !bound.ip().is_loopback() {
+                tracing::warn!(%bound, "the admin listener is reachable off this host: it serves traces and the pool's content to anyone who can connect");
+            }
+            tasks.push(spawn_listener(
+                "admin",
+                listener,
+                router,
+                config.limits.serve.clone(),
+                txnchain_http::Served {
+                    metrics: Arc::new(txnchain_http::ServeMetrics::default()),
+                    connections: txnchain_http::Quota::new(
+                        "connections",
+                        config.limits.serve.max_connections,
+                        config.limits.serve.max_connections_per_client,
+                    ),
+                },
+                shutdown_rx.clone(),
+            ));
+            tracing::info!(%bound, "admin JSON-RPC (debug_*, txpool_content)");
+            Some(bound)
         }
-    }));
+        None => None,
+    };
     Ok(RunningNode {
         addr,
+        admin_addr,
         ledger,
         shutdown,
         tasks,

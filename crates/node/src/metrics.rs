@@ -13,6 +13,7 @@ pub(crate) fn router(
     ledger: Arc<Ledger>,
     module: Arc<RpcModule<EthApi>>,
     facilitator: Option<Arc<txnchain_x402::Facilitator<crate::x402::LocalChain>>>,
+    served: txnchain_http::Served,
 ) -> Router {
     Router::new().route(
         "/metrics",
@@ -20,6 +21,7 @@ pub(crate) fn router(
             let ledger = ledger.clone();
             let module = module.clone();
             let facilitator = facilitator.clone();
+            let served = served.clone();
             async move {
                 let mut out = String::new();
                 let head = *ledger.head().borrow();
@@ -36,6 +38,9 @@ pub(crate) fn router(
                 let _ = writeln!(out, "# TYPE txnchain_txpool_transactions gauge");
                 let _ = writeln!(out, "txnchain_txpool_transactions {}", ledger.pool().len());
                 out.push_str(&module.render_prometheus());
+                served
+                    .metrics
+                    .render(&mut out, "public", served.connections.in_use());
                 if let Some(f) = &facilitator {
                     out.push_str(&f.render_prometheus());
                 }

@@ -152,8 +152,9 @@ impl Chain for LocalChain {
             ..Default::default()
         };
         let overlay = Overlay::new(SnapshotState::latest(&snap));
-        let res =
-            txnchain_executor::call::call(chain, &ctx, &overlay, &input).map_err(unavailable)?;
+        let limits = txnchain_executor::call::Limits::new(Duration::from_secs(2));
+        let res = txnchain_executor::call::call(chain, &ctx, &overlay, &input, &limits)
+            .map_err(unavailable)?;
         Ok(match res.result {
             ExecutionResult::Success { output, .. } => CallOutcome::Success(output.into_data()),
             ExecutionResult::Revert { output, .. } => CallOutcome::Revert(output),

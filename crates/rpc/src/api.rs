@@ -1,15 +1,19 @@
 //! The shared context of every handler and the helpers they use.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, TxKind, U256};
 use alloy_rpc_types_eth::TransactionRequest;
 use alloy_rpc_types_eth::state::StateOverride;
 use alloy_signer_local::PrivateKeySigner;
+use txnchain_executor::call::Limits;
 use txnchain_executor::env::CallInput;
+use txnchain_executor::pool::{ExecPool, PoolError, PoolLimits};
 use txnchain_executor::{BlockContext, Overlay, SnapshotState};
-use txnchain_jsonrpc::RpcError;
+use txnchain_http::ClientKey;
+use txnchain_jsonrpc::{CallCtx, RpcError};
 use txnchain_ledger::Ledger;
 use txnchain_primitives::SealedHeader;
 use txnchain_storage::Snapshot;
@@ -17,8 +21,8 @@ use txnchain_storage::Snapshot;
 use crate::errors;
 use crate::filters::Filters;
 
-/// Options of the eth API.
-#[derive(Clone, Default)]
+/// Options of the eth API. [`Default`] gives geth's defaults where geth has the same knob.
+#[derive(Clone)]
 pub struct EthApiConfig {
     /// `web3_clientVersion`.
     pub client_version: String,
@@ -28,6 +32,42 @@ pub struct EthApiConfig {
     pub max_log_range: u64,
     /// Most logs `eth_getLogs` returns.
     pub max_logs: usize,
+    /// Gas of `eth_call`, `eth_estimateGas`, `eth_createAccessList` and `debug_traceCall`
+    /// at most (geth's `--rpc.gascap`: 50,000,000); a larger `gas` is capped to it.
+    pub gas_cap: u64,
+    /// How long one call may execute (geth's `--rpc.evmtimeout`: 5 s).
+    pub evm_timeout: Duration,
+    /// Largest trace, in bytes of JSON (estimated while tracing).
+    pub max_trace_bytes: usize,
+    /// Installed filters (`eth_newFilter`, …) in all, and per client.
+    pub max_filters: usize,
+    /// Installed filters per client ([`ClientKey`]).
+    pub max_filters_per_client: usize,
+    /// `logs` subscriptions in all, and per client (they cost work on every block).
+    pub max_log_subscriptions: usize,
+    /// `logs` subscriptions per client.
+    pub max_log_subscriptions_per_client: usize,
+    /// The workers that run calls, traces and log scans.
+    pub exec: PoolLimits,
+}
+
+impl Default for EthApiConfig {
+    fn default() -> Self {
+        EthApiConfig {
+            client_version: String::new(),
+            dev_signers: Vec::new(),
+            max_log_range: 10_000,
+            max_logs: 10_000,
+            gas_cap: 50_000_000,
+            evm_timeout: Duration::from_secs(5),
+            max_trace_bytes: 25_000_000,
+            max_filters: 10_000,
+            max_filters_per_client: 512,
+            max_log_subscriptions: 4_096,
+            max_log_subscriptions_per_client: 256,
+            exec: PoolLimits::for_this_machine(),
+        }
+    }
 }
 
 /// The handlers' context.
@@ -35,22 +75,52 @@ pub struct EthApi {
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) config: EthApiConfig,
     pub(crate) filters: Filters,
+    pub(crate) log_subscriptions: Arc<txnchain_http::Quota>,
+    pub(crate) exec: ExecPool<ClientKey>,
 }
 
 impl EthApi {
-    /// A context over `ledger`.
-    pub fn new(ledger: Arc<Ledger>, mut config: EthApiConfig) -> Arc<Self> {
+    /// A context over `ledger`; starts the call workers.
+    pub fn new(ledger: Arc<Ledger>, mut config: EthApiConfig) -> Result<Arc<Self>, std::io::Error> {
         if config.max_log_range == 0 {
             config.max_log_range = 10_000;
         }
         if config.max_logs == 0 {
             config.max_logs = 10_000;
         }
-        Arc::new(EthApi {
+        let exec = ExecPool::new("rpc", config.exec)?;
+        Ok(Arc::new(EthApi {
             ledger,
+            filters: Filters::new(config.max_filters, config.max_filters_per_client),
+            log_subscriptions: txnchain_http::Quota::new(
+                "logs subscriptions",
+                config.max_log_subscriptions,
+                config.max_log_subscriptions_per_client,
+            ),
+            exec,
             config,
-            filters: Filters::default(),
-        })
+        }))
+    }
+
+    /// Runs CPU-heavy work (EVM execution, traces, scans) on the call workers, fairly shared
+    /// between clients.
+    pub(crate) async fn heavy<T: Send + 'static>(
+        &self,
+        call: &CallCtx,
+        f: impl FnOnce() -> Result<T, RpcError> + Send + 'static,
+    ) -> Result<T, RpcError> {
+        match self.exec.run(call.client(), f).await {
+            Ok(r) => r,
+            Err(e @ PoolError::Busy { .. }) => Err(RpcError::custom(-32005, e.to_string(), None)),
+            Err(PoolError::Failed) => Err(RpcError::handler_crashed()),
+        }
+    }
+
+    /// The limits of one call: the EVM timeout, cut short by the request's own deadline.
+    pub(crate) fn limits(&self, call: &CallCtx) -> Limits {
+        let mut l = Limits::new(self.config.evm_timeout).at_most(call.deadline);
+        l.max_trace_bytes = self.config.max_trace_bytes;
+        l
     }
 
     /// The ledger.
@@ -139,9 +209,14 @@ impl EthApi {
         }
     }
 
-    /// The per-call gas cap: the block gas limit, or the fork's per-transaction cap.
+    /// The per-call gas cap: the RPC gas cap, the block gas limit, or the fork's
+    /// per-transaction cap, whichever is lowest.
     pub(crate) fn gas_cap(&self, number: u64) -> u64 {
-        self.ledger.chain().max_tx_gas(number + 1)
+        let cap = self.ledger.chain().max_tx_gas(number + 1);
+        match self.config.gas_cap {
+            0 => cap,
+            rpc => cap.min(rpc),
+        }
     }
 }
 

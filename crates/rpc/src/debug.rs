@@ -10,7 +10,7 @@ use alloy_rpc_types_trace::geth::{
 };
 use serde_json::{Value, json};
 use txnchain_executor::block::{context_of, execute_prefix};
-use txnchain_executor::call::{call_cfg, trace};
+use txnchain_executor::call::{Limits, call_cfg, trace};
 use txnchain_executor::env::{call_env, cfg_env, tx_env};
 use txnchain_jsonrpc::RpcError;
 use txnchain_primitives::RecoveredTx;
@@ -26,6 +26,7 @@ impl EthApi {
         &self,
         hash: B256,
         opts: GethDebugTracingOptions,
+        limits: &Limits,
     ) -> Result<GethTrace, RpcError> {
         let snap = self.snapshot()?;
         let (loc, tx) = snap
@@ -48,6 +49,7 @@ impl EthApi {
             tx_env(&tx),
             cfg_env(chain, ctx.number),
             &opts,
+            limits,
         )
         .map_err(errors::exec)
     }
@@ -58,6 +60,7 @@ impl EthApi {
         req: TransactionRequest,
         block: Option<BlockId>,
         opts: GethDebugTracingCallOptions,
+        limits: &Limits,
     ) -> Result<GethTrace, RpcError> {
         self.with_call_state(block, opts.state_overrides, |ctx, overlay, cap| {
             let input = call_input(&req, cap)?;
@@ -68,7 +71,8 @@ impl EthApi {
             let chain = self.ledger.chain();
             let env = call_env(&input, chain.chain_id, nonce);
             let cfg = call_cfg(chain, ctx.number, &input);
-            trace(chain, ctx, overlay, env, cfg, &opts.tracing_options).map_err(errors::exec)
+            trace(chain, ctx, overlay, env, cfg, &opts.tracing_options, limits)
+                .map_err(errors::exec)
         })
     }
 

@@ -67,6 +67,7 @@ impl EthApi {
     pub(crate) fn send_transaction(
         &self,
         req: TransactionRequest,
+        limits: &txnchain_executor::call::Limits,
     ) -> Result<alloy_primitives::B256, RpcError> {
         let from = match req.from {
             Some(f) => f,
@@ -98,6 +99,7 @@ impl EthApi {
                 },
                 None,
                 None,
+                limits,
             )?,
         };
         let chain_id = self.chain_id();
@@ -125,7 +127,9 @@ impl EthApi {
                 chain_id,
                 nonce,
                 gas_limit: gas,
-                max_fee_per_gas: req.max_fee_per_gas.unwrap_or(base_fee * 2 + tip),
+                max_fee_per_gas: req
+                    .max_fee_per_gas
+                    .unwrap_or(base_fee.saturating_mul(2).saturating_add(tip)),
                 max_priority_fee_per_gas: tip,
                 to,
                 value,

@@ -8,7 +8,7 @@ use alloy_rpc_types_eth::state::StateOverride;
 use alloy_rpc_types_eth::{Filter, TransactionRequest};
 use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions};
 use serde_json::Value;
-use txnchain_jsonrpc::{Params, RpcError, RpcModule};
+use txnchain_jsonrpc::{CallCtx, Params, RpcError, RpcModule};
 
 use crate::api::{EthApi, hex_u64, to_value};
 use crate::blocks::BlockRef;
@@ -29,6 +29,38 @@ macro_rules! reg {
     };
 }
 
+/// A method that needs the caller (per-client quotas).
+macro_rules! reg_ctx {
+    ($m:expr, $name:literal, |$api:ident, $p:ident, $call:ident| $body:expr) => {
+        $m.method_with_ctx(
+            $name,
+            |$api: Arc<EthApi>, $p: Params, $call: CallCtx| async move { $body },
+        )
+        .map_err(|e| e.to_string())?;
+    };
+}
+
+/// CPU-heavy work (EVM execution, traces, scans) on the fair call workers, under the call's
+/// deadline.
+macro_rules! reg_heavy {
+    ($m:expr, $name:literal, |$api:ident, $p:ident, $call:ident| $body:expr) => {
+        $m.method_with_ctx(
+            $name,
+            |api: Arc<EthApi>, $p: Params, $call: CallCtx| async move {
+                let runner = Arc::clone(&api);
+                let ctx = $call.clone();
+                runner
+                    .heavy(&ctx, move || {
+                        let $api = api;
+                        $body
+                    })
+                    .await
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    };
+}
+
 macro_rules! reg_blocking {
     ($m:expr, $name:literal, |$api:ident, $p:ident| $body:expr) => {
         $m.method($name, |$api: Arc<EthApi>, $p: Params| {
@@ -38,7 +70,18 @@ macro_rules! reg_blocking {
     };
 }
 
-/// Every method of the eth API.
+/// Methods served only on the admin listener outside `dev`: traces (unbounded work per call
+/// and full visibility into execution) and the pool's content.
+pub fn admin_only(method: &str) -> bool {
+    method.starts_with("debug_") || method == "txpool_content"
+}
+
+/// geth's `maxQueryLimit` for `eth_feeHistory` reward percentiles.
+const MAX_REWARD_PERCENTILES: usize = 100;
+/// Storage keys one `eth_getProof` may ask for.
+const MAX_PROOF_KEYS: usize = 1024;
+
+/// Every method of the eth API (see [`admin_only`] for those a public listener leaves out).
 pub fn module() -> Result<RpcModule<EthApi>, String> {
     let mut m = RpcModule::<EthApi>::new();
 
@@ -100,11 +143,19 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         p.check_max(0)?;
         Ok(hex_u64(1))
     });
-    reg_blocking!(m, "eth_feeHistory", |api, p| {
+    reg_heavy!(m, "eth_feeHistory", |api, p, _call| {
         p.check_max(3)?;
         let count: U64 = p.required(0)?;
         let newest: BlockNumberOrTag = p.required(1)?;
         let percentiles: Option<Vec<f64>> = p.optional(2)?;
+        if percentiles
+            .as_ref()
+            .is_some_and(|v| v.len() > MAX_REWARD_PERCENTILES)
+        {
+            return Err(RpcError::invalid_params(format!(
+                "invalid reward percentile: over the query limit {MAX_REWARD_PERCENTILES}"
+            )));
+        }
         to_value(api.fee_history(count.to::<u64>(), newest, percentiles)?)
     });
     reg!(m, "eth_accounts", |api, p| {
@@ -132,30 +183,41 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         let slot: U256 = p.required(1)?;
         to_value(api.storage_at(a, slot, p.optional(2)?)?)
     });
-    reg_blocking!(m, "eth_getProof", |api, p| {
+    reg_heavy!(m, "eth_getProof", |api, p, _call| {
         p.check_max(3)?;
         let a: Address = p.required(0)?;
         let keys: Vec<U256> = p.required(1)?;
+        if keys.len() > MAX_PROOF_KEYS {
+            return Err(RpcError::invalid_params(format!(
+                "too many storage keys: {} (limit {MAX_PROOF_KEYS})",
+                keys.len()
+            )));
+        }
         to_value(api.proof(a, keys, p.optional(2)?)?)
     });
-    reg_blocking!(m, "eth_call", |api, p| {
+    reg_heavy!(m, "eth_call", |api, p, call| {
         p.check_max(4)?;
         let req: TransactionRequest = p.required(0)?;
         let block: Option<BlockId> = p.optional(1)?;
         let overrides: Option<StateOverride> = p.optional(2)?;
-        to_value(api.call(req, block, overrides)?)
+        to_value(api.call(req, block, overrides, &api.limits(&call))?)
     });
-    reg_blocking!(m, "eth_estimateGas", |api, p| {
+    reg_heavy!(m, "eth_estimateGas", |api, p, call| {
         p.check_max(3)?;
         let req: TransactionRequest = p.required(0)?;
         let block: Option<BlockId> = p.optional(1)?;
         let overrides: Option<StateOverride> = p.optional(2)?;
-        Ok(hex_u64(api.estimate(&req, block, overrides)?))
+        Ok(hex_u64(api.estimate(
+            &req,
+            block,
+            overrides,
+            &api.limits(&call),
+        )?))
     });
-    reg_blocking!(m, "eth_createAccessList", |api, p| {
+    reg_heavy!(m, "eth_createAccessList", |api, p, call| {
         p.check_max(2)?;
         let req: TransactionRequest = p.required(0)?;
-        to_value(api.access_list(req, p.optional(1)?)?)
+        to_value(api.access_list(req, p.optional(1)?, &api.limits(&call))?)
     });
     reg_blocking!(m, "eth_sendRawTransaction", |api, p| {
         p.check_max(1)?;
@@ -171,10 +233,10 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
                 .await?,
         )
     });
-    reg_blocking!(m, "eth_sendTransaction", |api, p| {
+    reg_heavy!(m, "eth_sendTransaction", |api, p, call| {
         p.check_max(1)?;
         let req: TransactionRequest = p.required(0)?;
-        to_value(api.send_transaction(req)?)
+        to_value(api.send_transaction(req, &api.limits(&call))?)
     });
     reg!(m, "personal_sign", |api, p| {
         p.check_max(3)?;
@@ -268,33 +330,33 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         };
         to_value(api.block_receipts(r)?)
     });
-    reg_blocking!(m, "eth_getLogs", |api, p| {
+    reg_heavy!(m, "eth_getLogs", |api, p, call| {
         p.check_max(1)?;
         let f: Filter = p.required(0)?;
-        to_value(api.get_logs(&f)?)
+        to_value(api.get_logs(&f, call.deadline)?)
     });
-    reg_blocking!(m, "eth_newFilter", |api, p| {
+    reg_ctx!(m, "eth_newFilter", |api, p, call| {
         p.check_max(1)?;
         let f: Filter = p.required(0)?;
-        to_value(api.new_log_filter(f)?)
+        to_value(api.new_log_filter(f, call.client())?)
     });
-    reg!(m, "eth_newBlockFilter", |api, p| {
+    reg_ctx!(m, "eth_newBlockFilter", |api, p, call| {
         p.check_max(0)?;
-        to_value(api.new_block_filter()?)
+        to_value(api.new_block_filter(call.client())?)
     });
-    reg!(m, "eth_newPendingTransactionFilter", |api, p| {
+    reg_ctx!(m, "eth_newPendingTransactionFilter", |api, p, call| {
         p.check_max(1)?;
-        to_value(api.new_pending_filter()?)
+        to_value(api.new_pending_filter(call.client())?)
     });
-    reg_blocking!(m, "eth_getFilterChanges", |api, p| {
-        p.check_max(1)?;
-        let id: String = p.required(0)?;
-        api.filter_changes(&id)
-    });
-    reg_blocking!(m, "eth_getFilterLogs", |api, p| {
+    reg_heavy!(m, "eth_getFilterChanges", |api, p, call| {
         p.check_max(1)?;
         let id: String = p.required(0)?;
-        to_value(api.filter_logs(&id)?)
+        api.filter_changes(&id, call.deadline)
+    });
+    reg_heavy!(m, "eth_getFilterLogs", |api, p, call| {
+        p.check_max(1)?;
+        let id: String = p.required(0)?;
+        to_value(api.filter_logs(&id, call.deadline)?)
     });
     reg!(m, "eth_uninstallFilter", |api, p| {
         p.check_max(1)?;
@@ -305,22 +367,22 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         p.check_max(0)?;
         api.txpool_status()
     });
-    reg_blocking!(m, "txpool_content", |api, p| {
+    reg_heavy!(m, "txpool_content", |api, p, _call| {
         p.check_max(0)?;
         api.txpool_content()
     });
-    reg_blocking!(m, "debug_traceTransaction", |api, p| {
+    reg_heavy!(m, "debug_traceTransaction", |api, p, call| {
         p.check_max(2)?;
         let h: B256 = p.required(0)?;
         let opts: Option<GethDebugTracingOptions> = p.optional(1)?;
-        to_value(api.trace_transaction(h, opts.unwrap_or_default())?)
+        to_value(api.trace_transaction(h, opts.unwrap_or_default(), &api.limits(&call))?)
     });
-    reg_blocking!(m, "debug_traceCall", |api, p| {
+    reg_heavy!(m, "debug_traceCall", |api, p, call| {
         p.check_max(3)?;
         let req: TransactionRequest = p.required(0)?;
         let block: Option<BlockId> = p.optional(1)?;
         let opts: Option<GethDebugTracingCallOptions> = p.optional(2)?;
-        to_value(api.trace_call(req, block, opts.unwrap_or_default())?)
+        to_value(api.trace_call(req, block, opts.unwrap_or_default(), &api.limits(&call))?)
     });
     m.subscription(
         "eth_subscribe",

@@ -4,14 +4,21 @@
 //! Filters are polled: each remembers the last block it reported, so no per-filter buffer grows
 //! with the chain; pending-transaction filters hold a bounded broadcast receiver. A filter not
 //! polled for five minutes is removed, as in geth.
+//!
+//! Limits: a log filter names at most 1,000 addresses and 1,000 values per topic position
+//! (geth's `maxAddresses` / `maxSubTopics`, with its messages); installed filters are counted
+//! per client ([`ClientKey`](txnchain_http::ClientKey)) and in all, so one client cannot take
+//! the table from the others. Filters are shared (`Arc`), never cloned per poll or per block.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
 use alloy_rpc_types_eth::{Filter, FilterBlockOption, Log};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
+use txnchain_http::{ClientKey, Quota, QuotaGuard};
 use txnchain_jsonrpc::RpcError;
 
 use crate::api::EthApi;
@@ -19,10 +26,24 @@ use crate::convert::{self, Position};
 use crate::errors;
 
 const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
-const MAX_FILTERS: usize = 10_000;
+/// geth's `maxAddresses`.
+pub(crate) const MAX_ADDRESSES: usize = 1000;
+/// geth's `maxSubTopics`.
+pub(crate) const MAX_SUB_TOPICS: usize = 1000;
+
+/// Refuses filters larger than geth accepts, with geth's messages (`-32602`).
+pub(crate) fn check_filter(f: &Filter) -> Result<(), RpcError> {
+    if f.address.len() > MAX_ADDRESSES {
+        return Err(RpcError::invalid_params("exceed max addresses"));
+    }
+    if f.topics.iter().any(|t| t.len() > MAX_SUB_TOPICS) {
+        return Err(RpcError::invalid_params("exceed max sub topics"));
+    }
+    Ok(())
+}
 
 pub(crate) enum Kind {
-    Logs(Box<Filter>),
+    Logs(Arc<Filter>),
     Blocks,
     Pending(broadcast::Receiver<B256>),
 }
@@ -32,25 +53,40 @@ pub(crate) struct Installed {
     /// Last block already reported.
     cursor: u64,
     last_poll: Instant,
+    /// The owner's unit of the filter quota, given back when the filter goes.
+    _quota: QuotaGuard,
 }
 
 /// Installed filters.
-#[derive(Default)]
 pub(crate) struct Filters {
     inner: Mutex<HashMap<String, Installed>>,
+    quota: Arc<Quota>,
 }
 
 impl Filters {
+    pub(crate) fn new(max: usize, per_client: usize) -> Self {
+        Filters {
+            inner: Mutex::new(HashMap::new()),
+            quota: Quota::new("filters", max, per_client),
+        }
+    }
+
     fn expire(map: &mut HashMap<String, Installed>) {
         map.retain(|_, f| f.last_poll.elapsed() < FILTER_TIMEOUT);
     }
 
-    pub(crate) fn install(&self, kind: Kind, cursor: u64) -> Result<String, RpcError> {
+    pub(crate) fn install(
+        &self,
+        kind: Kind,
+        cursor: u64,
+        owner: ClientKey,
+    ) -> Result<String, RpcError> {
         let mut map = self.inner.lock();
         Self::expire(&mut map);
-        if map.len() >= MAX_FILTERS {
-            return Err(RpcError::server("too many filters"));
-        }
+        let quota = self
+            .quota
+            .try_acquire(owner)
+            .map_err(|e| RpcError::server(e.to_string()))?;
         let id = format!("0x{}", hex::encode(rand::random::<[u8; 16]>()));
         map.insert(
             id.clone(),
@@ -58,6 +94,7 @@ impl Filters {
                 kind,
                 cursor,
                 last_poll: Instant::now(),
+                _quota: quota,
             },
         );
         Ok(id)
@@ -73,8 +110,13 @@ fn not_found() -> RpcError {
 }
 
 impl EthApi {
-    /// `eth_getLogs`.
-    pub(crate) fn get_logs(&self, filter: &Filter) -> Result<Vec<Log>, RpcError> {
+    /// `eth_getLogs`; the scan stops with `-32002` at `deadline`.
+    pub(crate) fn get_logs(
+        &self,
+        filter: &Filter,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Log>, RpcError> {
+        check_filter(filter)?;
         let snap = self.snapshot()?;
         let latest = self.latest(&snap)?;
         let (from, to) = match filter.block_option {
@@ -101,7 +143,7 @@ impl EthApi {
         if from > to {
             return Err(RpcError::invalid_params("invalid block range params"));
         }
-        self.logs_in_range(&snap, filter, from, to)
+        self.logs_in_range(&snap, filter, from, to, deadline)
     }
 
     pub(crate) fn logs_in_range(
@@ -110,6 +152,7 @@ impl EthApi {
         filter: &Filter,
         from: u64,
         to: u64,
+        deadline: Option<Instant>,
     ) -> Result<Vec<Log>, RpcError> {
         if to - from >= self.config.max_log_range {
             return Err(RpcError::server(format!(
@@ -119,6 +162,9 @@ impl EthApi {
         }
         let mut out = Vec::new();
         for n in from..=to {
+            if (n - from) % 256 == 255 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(RpcError::timeout());
+            }
             let Some(header) = snap.header(n).map_err(errors::storage)? else {
                 break;
             };
@@ -154,27 +200,40 @@ impl EthApi {
     }
 
     /// `eth_newFilter`.
-    pub(crate) fn new_log_filter(&self, filter: Filter) -> Result<String, RpcError> {
+    pub(crate) fn new_log_filter(
+        &self,
+        filter: Filter,
+        owner: ClientKey,
+    ) -> Result<String, RpcError> {
+        check_filter(&filter)?;
         let snap = self.snapshot()?;
         let latest = self.latest(&snap)?;
-        self.filters.install(Kind::Logs(Box::new(filter)), latest)
+        self.filters
+            .install(Kind::Logs(Arc::new(filter)), latest, owner)
     }
 
     /// `eth_newBlockFilter`.
-    pub(crate) fn new_block_filter(&self) -> Result<String, RpcError> {
+    pub(crate) fn new_block_filter(&self, owner: ClientKey) -> Result<String, RpcError> {
         let snap = self.snapshot()?;
         let latest = self.latest(&snap)?;
-        self.filters.install(Kind::Blocks, latest)
+        self.filters.install(Kind::Blocks, latest, owner)
     }
 
     /// `eth_newPendingTransactionFilter`.
-    pub(crate) fn new_pending_filter(&self) -> Result<String, RpcError> {
-        self.filters
-            .install(Kind::Pending(self.ledger.pool().subscribe_pending()), 0)
+    pub(crate) fn new_pending_filter(&self, owner: ClientKey) -> Result<String, RpcError> {
+        self.filters.install(
+            Kind::Pending(self.ledger.pool().subscribe_pending()),
+            0,
+            owner,
+        )
     }
 
     /// `eth_getFilterChanges`.
-    pub(crate) fn filter_changes(&self, id: &str) -> Result<serde_json::Value, RpcError> {
+    pub(crate) fn filter_changes(
+        &self,
+        id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<serde_json::Value, RpcError> {
         let snap = self.snapshot()?;
         let latest = self.latest(&snap)?;
         let mut map = self.filters.inner.lock();
@@ -194,14 +253,14 @@ impl EthApi {
                 crate::api::to_value(hashes)
             }
             Kind::Logs(filter) => {
-                let filter = filter.clone();
+                let filter = Arc::clone(filter);
                 if from > latest {
                     return Ok(serde_json::Value::Array(vec![]));
                 }
                 let to = latest.min(from + self.config.max_log_range - 1);
                 f.cursor = to;
                 drop(map);
-                let logs = self.logs_in_range(&snap, &filter, from, to)?;
+                let logs = self.logs_in_range(&snap, &filter, from, to, deadline)?;
                 crate::api::to_value(logs)
             }
             Kind::Pending(rx) => {
@@ -219,16 +278,20 @@ impl EthApi {
     }
 
     /// `eth_getFilterLogs`.
-    pub(crate) fn filter_logs(&self, id: &str) -> Result<Vec<Log>, RpcError> {
+    pub(crate) fn filter_logs(
+        &self,
+        id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Log>, RpcError> {
         let filter = {
             let mut map = self.filters.inner.lock();
             let f = map.get_mut(id).ok_or_else(not_found)?;
             f.last_poll = Instant::now();
             match &f.kind {
-                Kind::Logs(filter) => filter.clone(),
+                Kind::Logs(filter) => Arc::clone(filter),
                 _ => return Err(not_found()),
             }
         };
-        self.get_logs(&filter)
+        self.get_logs(&filter, deadline)
     }
 }

@@ -17,4 +17,4 @@ mod state;
 mod subs;
 
 pub use api::{EthApi, EthApiConfig};
-pub use eth::module;
+pub use eth::{admin_only, module};

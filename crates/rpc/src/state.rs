@@ -9,7 +9,7 @@ use alloy_rpc_types_eth::{
     TransactionRequest,
 };
 use revm::context::result::ExecutionResult;
-use txnchain_executor::call::{EstimateError, call, create_access_list, estimate_gas};
+use txnchain_executor::call::{EstimateError, Limits, call, create_access_list, estimate_gas};
 use txnchain_executor::state::StateSource;
 use txnchain_executor::{BlockContext, Overlay, SnapshotState};
 use txnchain_jsonrpc::RpcError;
@@ -104,10 +104,12 @@ impl EthApi {
         req: TransactionRequest,
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
+        limits: &Limits,
     ) -> Result<Bytes, RpcError> {
         self.with_call_state(block, overrides, |ctx, overlay, cap| {
             let input = call_input(&req, cap)?;
-            let res = call(self.ledger.chain(), ctx, overlay, &input).map_err(errors::exec)?;
+            let res =
+                call(self.ledger.chain(), ctx, overlay, &input, limits).map_err(errors::exec)?;
             Ok((res.result, input.gas))
         })
         .and_then(|(result, gas)| match result {
@@ -125,18 +127,21 @@ impl EthApi {
         req: &TransactionRequest,
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
+        limits: &Limits,
     ) -> Result<u64, RpcError> {
         self.with_call_state(block, overrides, |ctx, overlay, cap| {
             let input = call_input(req, cap)?;
             let cap = req.gas.map(|g| g.min(cap)).unwrap_or(cap);
-            estimate_gas(self.ledger.chain(), ctx, overlay, &input, cap).map_err(|e| match e {
-                EstimateError::Reverted(out) => errors::reverted(&out),
-                EstimateError::GasRequiredExceedsAllowance(cap) => {
-                    RpcError::server(format!("gas required exceeds allowance ({cap})"))
-                }
-                EstimateError::Halted(r) => RpcError::server(halt_message(&r, cap)),
-                EstimateError::Exec(e) => errors::exec(e),
-            })
+            estimate_gas(self.ledger.chain(), ctx, overlay, &input, cap, limits).map_err(
+                |e| match e {
+                    EstimateError::Reverted(out) => errors::reverted(&out),
+                    EstimateError::GasRequiredExceedsAllowance(cap) => {
+                        RpcError::server(format!("gas required exceeds allowance ({cap})"))
+                    }
+                    EstimateError::Halted(r) => RpcError::server(halt_message(&r, cap)),
+                    EstimateError::Exec(e) => errors::exec(e),
+                },
+            )
         })
     }
 
@@ -145,10 +150,12 @@ impl EthApi {
         &self,
         req: TransactionRequest,
         block: Option<BlockId>,
+        limits: &Limits,
     ) -> Result<AccessListResult, RpcError> {
         let (list, gas, failed) = self.with_call_state(block, None, |ctx, overlay, cap| {
             let input = call_input(&req, cap)?;
-            create_access_list(self.ledger.chain(), ctx, overlay, &input).map_err(errors::exec)
+            create_access_list(self.ledger.chain(), ctx, overlay, &input, limits)
+                .map_err(errors::exec)
         })?;
         let error = failed.map(|r| match r {
             ExecutionResult::Revert { output, .. } => errors::reverted(&output).message,

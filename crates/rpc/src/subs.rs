@@ -16,7 +16,7 @@ use crate::convert::{self, Position};
 pub(crate) async fn subscribe(
     api: Arc<EthApi>,
     params: Params,
-    _info: ConnectionInfo,
+    info: ConnectionInfo,
 ) -> Result<BoxStream<'static, Value>, RpcError> {
     params.check_max(2)?;
     let name = params.subscription_name()?;
@@ -33,10 +33,18 @@ pub(crate) async fn subscribe(
         }
         "logs" => {
             let filter: Filter = params.optional(1)?.unwrap_or_default();
+            crate::filters::check_filter(&filter)?;
+            // Every block costs each logs subscription a match: count them per client.
+            let quota = api
+                .log_subscriptions
+                .try_acquire(info.client)
+                .map_err(|e| RpcError::server(e.to_string()))?;
+            let filter = Arc::new(filter);
             let rx = api.ledger.subscribe();
             Ok(BroadcastStream::new(rx)
                 .filter_map(move |b| {
-                    let filter = filter.clone();
+                    let filter = Arc::clone(&filter);
+                    let _held = &quota;
                     async move {
                         let b = b.ok()?;
                         if !filter.matches_bloom(b.header.header.logs_bloom) {

@@ -124,7 +124,8 @@ impl Chain {
                 data: data.clone().into(),
                 ..Default::default()
             };
-            let r = txnchain_executor::call::call(chain, &ctx, &overlay, &input)?;
+            let limits = txnchain_executor::call::Limits::new(std::time::Duration::from_secs(10));
+            let r = txnchain_executor::call::call(chain, &ctx, &overlay, &input, &limits)?;
             if r.result.is_success() {
                 overlay.commit(r.state);
             }

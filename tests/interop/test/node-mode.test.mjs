@@ -4,12 +4,13 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPublicClient, createWalletClient, http, parseEther, toHex } from 'viem';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { startNode } from '../lib/node.mjs';
+import { startNode, txnchainBin } from '../lib/node.mjs';
 import { rpc, rpcResponse, assertRpcError, randomAddress } from '../lib/util.mjs';
 
 const CHAIN_ID = 777;
@@ -27,7 +28,7 @@ describe('txnchain node --genesis (no dev accounts)', () => {
     };
     const file = join(mkdtempSync(join(tmpdir(), 'txnchain-genesis-')), 'genesis.json');
     writeFileSync(file, JSON.stringify(genesis));
-    node = await startNode({ command: 'node', extraArgs: ['--genesis', file, '--tee', 'virtual'] });
+    node = await startNode({ command: 'node', extraArgs: ['--genesis', file, '--tee', 'virtual', '--admin-listen', '127.0.0.1:0'] });
     const chain = { id: CHAIN_ID, name: 'custom', nativeCurrency: { name: 'E', symbol: 'E', decimals: 18 }, rpcUrls: { default: { http: [node.url] } } };
     client = createPublicClient({ chain, transport: http(node.url) });
     wallet = createWalletClient({ chain, transport: http(node.url), account });
@@ -61,5 +62,57 @@ describe('txnchain node --genesis (no dev accounts)', () => {
     assert.equal(receipt.status, 'success');
     assert.equal(receipt.effectiveGasPrice, 2_000_000_000n);
     assert.equal(await client.getBalance({ address: to }), 1234n);
+  });
+});
+
+describe('txnchain node: admin methods and public-key genesis', () => {
+  let node, adminUrl, account;
+
+  before(async () => {
+    account = privateKeyToAccount(generatePrivateKey());
+    const genesis = { config: { chainId: CHAIN_ID }, alloc: { [account.address]: { balance: toHex(parseEther('5')) } } };
+    const file = join(mkdtempSync(join(tmpdir(), 'txnchain-genesis-')), 'genesis.json');
+    writeFileSync(file, JSON.stringify(genesis));
+    node = await startNode({ command: 'node', extraArgs: ['--genesis', file, '--tee', 'virtual', '--admin-listen', '127.0.0.1:0'] });
+    const m = /Admin listening on (127\.0\.0\.1:\d+)/.exec(node.output());
+    assert.ok(m, node.output());
+    adminUrl = `http://${m[1]}`;
+  });
+  after(async () => {
+    await node?.destroy();
+  });
+
+  it('serves debug_* and txpool_content only on the admin listener', async () => {
+    const call = [{ from: account.address, to: randomAddress(), value: '0x1' }, 'latest'];
+    for (const [method, params] of [['debug_traceCall', call], ['debug_traceTransaction', ['0x' + '00'.repeat(32)]], ['txpool_content', []]]) {
+      assertRpcError(await rpcResponse(node.url, method, params), -32601, `the method ${method} does not exist/is not available`);
+    }
+    const trace = await rpc(adminUrl, 'debug_traceCall', [...call, { tracer: 'callTracer' }]);
+    assert.equal(trace.type, 'CALL');
+    assert.deepEqual(await rpc(adminUrl, 'txpool_content', []), { pending: {}, queued: {} });
+    // The public listener still serves the rest, txpool_status included.
+    assert.deepEqual(await rpc(node.url, 'txpool_status', []), { pending: '0x0', queued: '0x0' });
+  });
+
+  it('refuses a genesis funded from the public test mnemonic unless told --allow-dev-keys', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'txnchain-devkeys-'));
+    const gen = spawnSync(txnchainBin(), ['genesis'], { encoding: 'utf8' });
+    assert.equal(gen.status, 0, gen.stderr);
+    const file = join(dir, 'genesis.json');
+    writeFileSync(file, gen.stdout);
+    const refused = spawnSync(txnchainBin(), ['node', '--genesis', file, '--tee', 'virtual', '--port', '0', '--data-dir', join(dir, 'data')], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /refusing to start: this network depends on keys of the public test mnemonic/);
+    assert.match(refused.stderr, /0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 \(test mnemonic #0\)/);
+    const allowed = await startNode({ command: 'node', extraArgs: ['--genesis', file, '--tee', 'virtual', '--allow-dev-keys'] });
+    try {
+      assert.equal(await rpc(allowed.url, 'eth_chainId', []), '0x67932');
+      assert.match(allowed.output(), /--allow-dev-keys: account 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266/);
+    } finally {
+      await allowed.destroy();
+    }
   });
 });

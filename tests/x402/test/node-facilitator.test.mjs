@@ -31,7 +31,7 @@ describe('txnchain node --x402-facilitator', () => {
     chmodSync(keyFile, 0o600);
     node = await startNode({
       command: 'node',
-      extraArgs: ['--genesis', genesisFile, '--tee', 'virtual', '--x402-facilitator', '--x402-key-file', keyFile, '--x402-allow-pay-to', payTo],
+      extraArgs: ['--genesis', genesisFile, '--tee', 'virtual', '--allow-dev-keys', '--x402-facilitator', '--x402-key-file', keyFile, '--x402-allow-pay-to', payTo],
     });
     c = clients(node);
     upstream = await startUpstream();

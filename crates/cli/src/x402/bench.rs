@@ -221,6 +221,9 @@ pub async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
                 tee: txnchain_tee::TeeChoice::Virtual,
                 platform: Default::default(),
                 x402: Some(txnchain_node::x402::X402Config::dev()?),
+                admin_listen: None,
+                admin_methods_public: true,
+                limits: Default::default(),
             })
             .await?;
             let url = format!("http://{}", node.addr);

@@ -156,6 +156,28 @@ pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>
     (status, head.to_owned(), body.as_bytes().to_vec())
 }
 
+/// [`raw_http`] from a chosen loopback source address (all of 127.0.0.0/8 is loopback).
+pub async fn raw_http_from(
+    src: [u8; 4],
+    addr: SocketAddr,
+    request: &[u8],
+) -> (u16, String, Vec<u8>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((src, 0))).unwrap();
+    let mut s = socket.connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.as_bytes().to_vec())
+}
+
 /// Wait until `f` holds (polling), or panic after 5 s.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     for _ in 0..250 {
