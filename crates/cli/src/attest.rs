@@ -2,6 +2,12 @@
 //! saved bundle), verify it offline against a policy, and print the verdict
 //! with every claim checked.
 //!
+//! With `--url` a fresh random nonce is sent by default and the evidence must
+//! bind it (report_data derived from the returned identity key and *our*
+//! nonce), so a recorded bundle cannot be replayed. `--no-nonce` fetches the
+//! node's start-up evidence instead and says that it may be a replay.
+//! `--file` verifies a saved bundle as it is.
+//!
 //! Exit status: 0 trusted, 1 rejected, 2 usage or I/O error.
 
 use std::path::{Path, PathBuf};
@@ -34,7 +40,7 @@ pub enum AttestCommand {
     Verify(VerifyArgs),
 }
 
-/// `txnchain attest verify (--url URL [--nonce] | --file FILE) [--policy FILE]`
+/// `txnchain attest verify (--url URL [--no-nonce] | --file FILE) [--policy FILE]`
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["url", "file"])))]
 pub struct VerifyArgs {
@@ -49,9 +55,14 @@ pub struct VerifyArgs {
     /// allowed until the policy lists some.
     #[arg(long)]
     pub policy: Option<String>,
-    /// Ask the node for a fresh report bound to a random nonce chosen here (with --url).
-    #[arg(long, conflicts_with = "file")]
+    /// Ask the node for a fresh report bound to a random nonce chosen here. This is the
+    /// default with --url; the flag is kept for scripts that pass it.
+    #[arg(long, conflicts_with_all = ["file", "no_nonce"])]
     pub nonce: bool,
+    /// With --url: do not send a nonce; verify the node's start-up evidence, which
+    /// proves the key binding but not freshness (it may be a replay).
+    #[arg(long, conflicts_with = "file")]
+    pub no_nonce: bool,
     /// Directory of cached collateral (TDX/SGX `<fmspc>-tdx.json`, SNP
     /// `snp/vcek-<chip_id>-<tcb>.der`) for bundles that carry none.
     #[arg(long)]
@@ -146,6 +157,62 @@ fn read_bundle(path: &Path) -> Result<EvidenceBundle, String> {
     EvidenceBundle::from_json(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Whether to send a nonce of our own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NonceChoice {
+    /// `--url`: a fresh random nonce, which the evidence must bind.
+    Fresh,
+    /// `--url --no-nonce`, or `--url --report-data` (a raw expectation cannot
+    /// include our nonce): the evidence may be a replay.
+    NoneReplayable,
+    /// `--file`: as before, the bundle is verified as it is.
+    File,
+}
+
+fn nonce_choice(args: &VerifyArgs) -> Result<NonceChoice, String> {
+    if args.url.is_none() {
+        return Ok(NonceChoice::File);
+    }
+    if args.report_data.is_some() {
+        if args.nonce {
+            return Err(
+                "--nonce and --report-data exclude each other: a raw report_data cannot \
+                 include the nonce chosen here"
+                    .into(),
+            );
+        }
+        return Ok(NonceChoice::NoneReplayable);
+    }
+    Ok(if args.no_nonce {
+        NonceChoice::NoneReplayable
+    } else {
+        NonceChoice::Fresh
+    })
+}
+
+/// The report_data the evidence must carry. With our nonce it is derived
+/// from the returned identity key and that nonce, never from the bundle's
+/// own `nonce` field; a bundle without an identity key then fails the check.
+fn expected_report_data(
+    raw: Option<[u8; 64]>,
+    our_nonce: Option<&[u8]>,
+    bundle: &EvidenceBundle,
+) -> ExpectedReportData {
+    match (raw, our_nonce) {
+        (Some(rd), _) => ExpectedReportData::Raw(rd),
+        (None, Some(n)) => ExpectedReportData::Identity {
+            spki_der: bundle.identity_public_key.clone().unwrap_or_default(),
+            nonce: Some(n.to_vec()),
+        },
+        (None, None) => ExpectedReportData::FromBundle,
+    }
+}
+
+/// The warning printed when `--url` evidence is not bound to a nonce of ours.
+const REPLAY_WARNING: &str = "WARNING: no nonce was sent (--no-nonce or --report-data): this \
+     evidence is not bound to this request and MAY BE A REPLAY of old evidence; it proves the key \
+     binding, not that the node holds the key now";
+
 async fn verify(args: VerifyArgs) -> Result<i32, String> {
     let policy = load_policy(args.policy.as_deref())?;
     let raw_expected = args
@@ -153,7 +220,8 @@ async fn verify(args: VerifyArgs) -> Result<i32, String> {
         .as_deref()
         .map(parse_report_data)
         .transpose()?;
-    let nonce = if args.nonce {
+    let choice = nonce_choice(&args)?;
+    let nonce = if choice == NonceChoice::Fresh {
         Some(random_nonce().map_err(|e| e.to_string())?.to_vec())
     } else {
         None
@@ -163,14 +231,17 @@ async fn verify(args: VerifyArgs) -> Result<i32, String> {
         (None, Some(path)) => read_bundle(path)?,
         (None, None) => return Err("give --url or --file".into()),
     };
-    let expected = match (raw_expected, &nonce, &bundle.identity_public_key) {
-        (Some(rd), _, _) => ExpectedReportData::Raw(rd),
-        (None, Some(n), Some(key)) => ExpectedReportData::Identity {
-            spki_der: key.clone(),
-            nonce: Some(n.clone()),
-        },
-        _ => ExpectedReportData::FromBundle,
-    };
+    match (&nonce, choice) {
+        (Some(n), _) => {
+            eprintln!("nonce: sent {}; the evidence must bind it", hex::encode(n));
+            if bundle.nonce.as_deref() != Some(n.as_slice()) {
+                eprintln!("note: the node's response does not echo our nonce");
+            }
+        }
+        (None, NonceChoice::NoneReplayable) => eprintln!("{REPLAY_WARNING}"),
+        (None, _) => {}
+    }
+    let expected = expected_report_data(raw_expected, nonce.as_deref(), &bundle);
     let opts = VerifyOptions {
         now: args.at.unwrap_or_else(now_unix),
         expected,
@@ -240,15 +311,136 @@ mod tests {
         ]);
         assert!(ok.is_ok(), "{ok:?}");
         assert!(Cli::try_parse_from(["txnchain", "attest", "verify", "--file", "e.json"]).is_ok());
-        // One source is required, and --nonce needs --url.
-        assert!(Cli::try_parse_from(["txnchain", "attest", "verify"]).is_err());
         assert!(
-            Cli::try_parse_from(["txnchain", "attest", "verify", "--file", "e", "--nonce"])
-                .is_err()
+            Cli::try_parse_from(["txnchain", "attest", "verify", "--url", "u", "--no-nonce"])
+                .is_ok()
+        );
+        // One source is required, and --nonce / --no-nonce need --url.
+        assert!(Cli::try_parse_from(["txnchain", "attest", "verify"]).is_err());
+        for flag in ["--nonce", "--no-nonce"] {
+            assert!(
+                Cli::try_parse_from(["txnchain", "attest", "verify", "--file", "e", flag]).is_err(),
+                "{flag}"
+            );
+        }
+        assert!(
+            Cli::try_parse_from([
+                "txnchain",
+                "attest",
+                "verify",
+                "--url",
+                "u",
+                "--nonce",
+                "--no-nonce"
+            ])
+            .is_err()
         );
         assert!(
             Cli::try_parse_from(["txnchain", "attest", "verify", "--file", "e", "--url", "u"])
                 .is_err()
+        );
+    }
+
+    fn args(list: &[&str]) -> VerifyArgs {
+        use clap::Parser;
+        #[derive(Parser, Debug)]
+        struct Cli {
+            #[command(flatten)]
+            v: VerifyArgs,
+        }
+        let mut argv = vec!["verify"];
+        argv.extend_from_slice(list);
+        Cli::try_parse_from(argv).unwrap().v
+    }
+
+    #[test]
+    fn url_sends_a_fresh_nonce_by_default() {
+        assert_eq!(
+            nonce_choice(&args(&["--url", "http://n"])),
+            Ok(NonceChoice::Fresh)
+        );
+        assert_eq!(
+            nonce_choice(&args(&["--url", "http://n", "--nonce"])),
+            Ok(NonceChoice::Fresh)
+        );
+        assert_eq!(
+            nonce_choice(&args(&["--url", "http://n", "--no-nonce"])),
+            Ok(NonceChoice::NoneReplayable)
+        );
+        let rd = "00".repeat(64);
+        assert_eq!(
+            nonce_choice(&args(&["--url", "http://n", "--report-data", &rd])),
+            Ok(NonceChoice::NoneReplayable)
+        );
+        assert!(
+            nonce_choice(&args(&[
+                "--url",
+                "http://n",
+                "--report-data",
+                &rd,
+                "--nonce"
+            ]))
+            .is_err()
+        );
+        // --file: unchanged.
+        assert_eq!(
+            nonce_choice(&args(&["--file", "e.json"])),
+            Ok(NonceChoice::File)
+        );
+        assert!(REPLAY_WARNING.contains("MAY BE A REPLAY"));
+    }
+
+    /// A replayed bundle (bound to the nonce of an earlier request) is rejected when we
+    /// sent our own nonce, even if the bundle's `nonce` field claims ours.
+    #[test]
+    fn evidence_must_bind_our_nonce() {
+        use std::sync::Arc;
+        use txnchain_tee::platform::VirtualPlatform;
+        use txnchain_tee::{FailureKind, IdentityAlgorithm, NodeIdentity, attestation_response};
+
+        let platform = VirtualPlatform::new(Some([7; 48]), [0; 32]);
+        let identity = Arc::new(NodeIdentity::generate(IdentityAlgorithm::Ed25519).unwrap());
+        let ours = [0x11u8; 32];
+        let fresh = attestation_response(&platform, &identity, Some(&ours)).unwrap();
+        let mut replayed = attestation_response(&platform, &identity, Some(&[0x22; 32])).unwrap();
+        replayed.nonce = Some(ours.to_vec());
+        let startup = attestation_response(&platform, &identity, None).unwrap();
+
+        let check = |b: &EvidenceBundle, nonce: Option<&[u8]>| {
+            let opts = VerifyOptions::new(now_unix(), expected_report_data(None, nonce, b));
+            verify_bundle(b, &Policy::dev(), &opts)
+        };
+        let v = check(&fresh, Some(&ours));
+        assert!(v.is_trusted(), "{v}");
+        assert!(
+            v.claim("policy.freshness")
+                .unwrap()
+                .detail
+                .contains("this verifier's nonce")
+        );
+        for b in [&replayed, &startup] {
+            assert_eq!(
+                check(b, Some(&ours)).failure_kind(),
+                Some(FailureKind::ReportDataMismatch)
+            );
+        }
+        // A bundle without an identity key cannot bind our nonce.
+        let mut keyless = fresh.clone();
+        keyless.identity_public_key = None;
+        assert_eq!(
+            check(&keyless, Some(&ours)).failure_kind(),
+            Some(FailureKind::ReportDataMismatch)
+        );
+        // Without our nonce (--no-nonce) the start-up evidence verifies, but not as
+        // bound to a nonce of ours.
+        let v = check(&startup, None);
+        assert!(v.is_trusted(), "{v}");
+        assert!(
+            !v.claim("policy.freshness")
+                .unwrap()
+                .detail
+                .contains("this verifier's nonce"),
+            "{v}"
         );
     }
 }

@@ -2,6 +2,15 @@
 
 use std::path::PathBuf;
 
+use crate::sealing::SnpTcbVersion;
+
+fn describe_sealed_tcb(tcb: &Option<SnpTcbVersion>) -> String {
+    match tcb {
+        Some(t) => format!("TCB {t}"),
+        None => "no TCB (a version 1 blob, derivable by any firmware)".to_string(),
+    }
+}
+
 /// Errors from producing evidence, loading policies and bundles, sealing, and
 /// choosing a platform.
 ///
@@ -76,6 +85,44 @@ pub enum TeeError {
     /// A sealed blob could not be opened (wrong key, wrong label, tampered or truncated).
     #[error("unseal failed: {0}")]
     Unseal(String),
+    /// SEV-SNP sealing: the platform's committed TCB is below the configured
+    /// minimum, so it neither seals nor unseals.
+    #[error(
+        "SEV-SNP sealing refused: the platform's committed TCB ({committed}) is below the \
+         minimum TCB ({minimum}); firmware below the minimum must not seal or unseal"
+    )]
+    SealingTcbBelowMinimum {
+        /// The platform's committed TCB.
+        committed: SnpTcbVersion,
+        /// The configured minimum.
+        minimum: SnpTcbVersion,
+    },
+    /// A sealed blob is bound to a TCB below the configured minimum: firmware
+    /// at that TCB could have made or read it.
+    #[error(
+        "sealed blob refused: it is bound to {}, below the minimum TCB ({minimum})",
+        describe_sealed_tcb(sealed)
+    )]
+    SealedTcbBelowMinimum {
+        /// The blob's TCB (`None`: a version 1 blob).
+        sealed: Option<SnpTcbVersion>,
+        /// The configured minimum.
+        minimum: SnpTcbVersion,
+    },
+    /// A sealed blob is bound to a TCB the platform cannot derive keys at (a
+    /// component above the committed TCB, or another chip generation's
+    /// layout): firmware was rolled back, or the blob is from elsewhere. It is
+    /// never re-sealed downward.
+    #[error(
+        "sealed blob is bound to TCB {sealed}, which this platform's committed TCB \
+         ({committed}) does not reach (firmware rolled back?); it is not re-sealed downward"
+    )]
+    SealedTcbNotDerivable {
+        /// The blob's TCB.
+        sealed: SnpTcbVersion,
+        /// The platform's committed TCB.
+        committed: SnpTcbVersion,
+    },
     /// An evidence bundle, certificate or other input is malformed.
     #[error("malformed {what}: {detail}")]
     Malformed {
@@ -93,7 +140,8 @@ pub enum TeeError {
     /// Generating or encoding the identity key failed.
     #[error("identity key: {0}")]
     Identity(String),
-    /// Too many fresh-report requests; retry after the given time.
+    /// Too many fresh-report requests (from this client, or from all clients
+    /// together); retry after the given time.
     #[error("rate limited: retry after {retry_after_ms} ms")]
     RateLimited {
         /// Milliseconds until a token is available.
@@ -111,6 +159,15 @@ pub enum TeeError {
 }
 
 impl TeeError {
+    /// For [`TeeError::RateLimited`]: the HTTP `Retry-After` value, whole
+    /// seconds rounded up, at least 1.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            TeeError::RateLimited { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TeeError::Io {
             path: path.into(),

@@ -67,6 +67,12 @@ pub struct Endorsements {
     /// SEV-SNP: the ARK. Never trusted: if present it must equal the built-in root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ark: Option<String>,
+    /// SEV-SNP: AMD's certificate revocation list for the product, as AMD's KDS
+    /// serves it at `/vcek/v1/{product}/crl` (or `/vlek/v1/{product}/crl`):
+    /// DER as base64, or PEM (`-----BEGIN X509 CRL-----`). Untrusted until it
+    /// verifies against the trusted ARK.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<String>,
     /// TDX / SGX: Intel DCAP collateral (PCK CRL chain, CRLs, TCB info, QE
     /// identity, optional PCK chain), in the JSON shape dcap-qvl and PCCS
     /// clients use (byte fields as hex).

@@ -17,8 +17,10 @@
 //!   layer ([`policy`]) for every platform. The result is a [`Verdict`] that
 //!   lists each claim checked and names the first failure.
 //! - **Node surface** ([`attestation`]): the `/node/attestation` response and
-//!   a rate limiter for fresh (nonce) reports.
-//! - **Sealing** ([`sealing`]): node secrets sealed to the platform.
+//!   a per-client rate limiter for fresh (nonce) reports.
+//! - **Sealing** ([`sealing`]): node secrets sealed to the platform; on
+//!   SEV-SNP at a TCB version no lower than the policy's minimum, re-sealed
+//!   upward after firmware updates.
 //!
 //! The formats (bundle JSON, policy TOML) and the threat model are documented
 //! in `docs/attestation.md`.
@@ -46,7 +48,7 @@ pub use platform::{
     select_platform,
 };
 pub use policy::{MeasurementEntry, Policy};
-pub use sealing::{Sealer, sealer_for};
+pub use sealing::{Sealer, SealingConfig, SnpTcbVersion, sealer_for};
 pub use time::{format_utc, parse_rfc3339};
 pub use verdict::{
     Claim, ClaimStatus, Failure, FailureCategory, FailureKind, INSECURE_BANNER, Verdict,

@@ -9,6 +9,9 @@
 //! allow_debug = false
 //! accepted_tcb_statuses = ["UpToDate"]
 //! require_nonce = false
+//! max_vmpl = 0                   # SEV-SNP: highest VMPL a report may come from
+//! forbid_migrate_ma = true       # SEV-SNP: reject guests that allow a migration agent
+//! require_crl = false            # SEV-SNP: reject evidence when no AMD CRL is available
 //!
 //! [[measurement]]
 //! platform = "sev-snp"
@@ -31,7 +34,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{EvidencePlatform, TeeError};
 
-/// TCB statuses a policy may list (Intel's names; `Revoked` is never acceptable).
+/// The TCB status given to a TDX / SGX platform whose TCB is below every
+/// level Intel's TCB info lists (Intel's QVL: `TCB_NOT_SUPPORTED`). It is
+/// worse than `OutOfDate`: Intel no longer describes the platform at all, so
+/// a policy accepts it only by naming it.
+pub const TCB_NOT_SUPPORTED: &str = "TcbNotSupported";
+
+/// TCB statuses a policy may list (Intel's names, plus [`TCB_NOT_SUPPORTED`];
+/// `Revoked` is never acceptable).
 pub const KNOWN_TCB_STATUSES: &[&str] = &[
     "UpToDate",
     "SWHardeningNeeded",
@@ -41,15 +51,24 @@ pub const KNOWN_TCB_STATUSES: &[&str] = &[
     "OutOfDateConfigurationNeeded",
     "TDRelaunchAdvised",
     "TDRelaunchAdvisedConfigurationNeeded",
+    TCB_NOT_SUPPORTED,
 ];
 
 fn default_statuses() -> Vec<String> {
     vec!["UpToDate".to_string()]
 }
 
+fn default_true() -> bool {
+    true
+}
+
+/// The highest VMPL an SEV-SNP guest has (VMPL 0 is the most privileged, 3 the least).
+pub const MAX_SNP_VMPL: u32 = 3;
+
 /// A verification policy. [`Policy::default`] is strict: hardware only,
-/// `UpToDate` only, no debug, and an empty measurement allow-list (so it
-/// accepts nothing until measurements are added).
+/// `UpToDate` only, no debug, SEV-SNP reports from VMPL 0 only and no
+/// migration agent, and an empty measurement allow-list (so it accepts
+/// nothing until measurements are added).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -90,6 +109,21 @@ pub struct Policy {
     /// evidence with a timestamp; hardware reports have none).
     #[serde(default)]
     pub max_evidence_age_secs: Option<u64>,
+    /// SEV-SNP: the highest VMPL (0..=3) a report may have been requested from
+    /// (default 0). Software at a higher VMPL runs under, and is observable
+    /// by, whatever runs at the lower ones (e.g. an SVSM or paravisor).
+    #[serde(default)]
+    pub max_vmpl: u32,
+    /// SEV-SNP: reject guests whose policy sets MIGRATE_MA (a migration agent
+    /// may be associated and can export the guest's memory). Default true.
+    #[serde(default = "default_true")]
+    pub forbid_migrate_ma: bool,
+    /// SEV-SNP: reject evidence when no AMD CRL is available (neither in the
+    /// bundle's endorsements nor in the collateral directory). Default false:
+    /// without a CRL, revocation of the ASK / VCEK is not checked and the
+    /// verdict says so. A CRL that is present is always checked.
+    #[serde(default)]
+    pub require_crl: bool,
 }
 
 impl Default for Policy {
@@ -106,6 +140,9 @@ impl Default for Policy {
             require_nonce: false,
             max_collateral_age_secs: None,
             max_evidence_age_secs: None,
+            max_vmpl: 0,
+            forbid_migrate_ma: true,
+            require_crl: false,
         }
     }
 }
@@ -451,6 +488,12 @@ impl Policy {
                 )));
             }
         }
+        if self.max_vmpl > MAX_SNP_VMPL {
+            return Err(TeeError::Policy(format!(
+                "max_vmpl = {} is out of range (0..={MAX_SNP_VMPL})",
+                self.max_vmpl
+            )));
+        }
         for (i, m) in self.measurements.iter().enumerate() {
             m.validate(i)?;
         }
@@ -504,6 +547,9 @@ mod tests {
             host_data = ["{h32}"]
             require_nonce = true
             max_collateral_age_secs = 2592000
+            max_vmpl = 1
+            forbid_migrate_ma = false
+            require_crl = true
 
             [[measurement]]
             platform = "sev-snp"
@@ -535,6 +581,8 @@ mod tests {
         assert_eq!(p.min_tcb.sev_snp.as_ref().unwrap().microcode, 115);
         assert!(p.require_nonce);
         assert!(!p.allow_debug);
+        assert_eq!(p.max_vmpl, 1);
+        assert!(!p.forbid_migrate_ma && p.require_crl);
         let snp = Measured::SevSnp(hex::decode(M48).unwrap().try_into().unwrap());
         assert!(p.measurements[0].matches(&snp));
         assert!(!p.measurements[1].matches(&snp));
@@ -548,7 +596,16 @@ mod tests {
         assert_eq!(p, Policy::default());
         assert!(!p.allow_insecure_virtual);
         assert_eq!(p.accepted_tcb_statuses, vec!["UpToDate".to_string()]);
+        assert_eq!(p.max_vmpl, 0, "only VMPL 0 by default");
+        assert!(p.forbid_migrate_ma, "no migration agent by default");
+        assert!(!p.require_crl);
         let d = Policy::dev();
+        assert!(d.forbid_migrate_ma && d.max_vmpl == 0);
+        let named = Policy::from_toml_str("accepted_tcb_statuses = [\"TcbNotSupported\"]").unwrap();
+        assert_eq!(
+            named.accepted_tcb_statuses,
+            vec![TCB_NOT_SUPPORTED.to_string()]
+        );
         assert!(d.allow_insecure_virtual && d.allow_any_measurement && !d.allow_debug);
     }
 
@@ -567,6 +624,9 @@ mod tests {
             "[[measurement]]\nplatform = \"sgx\"",
             "[[measurement]]\nplatform = \"nitro\"\nvalue = \"00\"",
             "[min_tcb.tdx]\ntee_tcb_svn = \"00\"",
+            "max_vmpl = 4",
+            "max_vmpl = -1",
+            "require_crl = \"yes\"",
         ] {
             assert!(Policy::from_toml_str(bad).is_err(), "accepted: {bad}");
         }

@@ -28,8 +28,11 @@ pub enum FailureKind {
     Unsupported,
     /// A signature does not verify (report, quote, QE report, collateral).
     Signature,
-    /// A certificate chain does not verify up to the trusted root, or a certificate is revoked.
+    /// A certificate chain does not verify up to the trusted root (for TDX / SGX this includes
+    /// a PCK certificate revoked by Intel's CRLs, which dcap-qvl reports as a chain error).
     Chain,
+    /// SEV-SNP: the ASK / ASVK or the VCEK / VLEK serial number is listed in AMD's CRL.
+    CertificateRevoked,
     /// Collateral (certificates, TCB info, CRLs) is needed but absent.
     CollateralMissing,
     /// `now` is outside the validity window of the collateral or a certificate.
@@ -56,6 +59,11 @@ pub enum FailureKind {
     DebugEnabled,
     /// A TD / enclave attribute the verifier never accepts (migratable, reserved bits, ...).
     Attributes,
+    /// SEV-SNP: the report was requested from a VMPL above the policy's `max_vmpl`.
+    VmplNotAllowed,
+    /// SEV-SNP: the guest policy allows a migration agent (MIGRATE_MA) and the policy
+    /// sets `forbid_migrate_ma`.
+    MigrationAgentAllowed,
     /// The TCB status is not in `accepted_tcb_statuses`.
     TcbStatusNotAccepted,
     /// An advisory in `rejected_advisories` applies.
@@ -71,7 +79,7 @@ impl FailureKind {
         match self {
             Malformed | Unsupported => FailureCategory::Evidence,
             Signature => FailureCategory::Signature,
-            Chain => FailureCategory::Chain,
+            Chain | CertificateRevoked => FailureCategory::Chain,
             CollateralMissing | CollateralExpired | CollateralMismatch | TcbMismatch
             | ChipIdMismatch => FailureCategory::Collateral,
             TcbRevoked
@@ -82,6 +90,8 @@ impl FailureKind {
             | TcbBelowMinimum
             | DebugEnabled
             | Attributes
+            | VmplNotAllowed
+            | MigrationAgentAllowed
             | TcbStatusNotAccepted
             | AdvisoryRejected
             | NotFresh => FailureCategory::Policy,

@@ -2,6 +2,7 @@
 //! verifier, `--tee` selection, and the configfs-tsm code path against a
 //! prepared directory tree with an emulated kernel.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -83,9 +84,10 @@ fn nonce_binding_and_freshness() {
     let (platform, identity) = virtual_node(IdentityAlgorithm::Ed25519);
     let node = NodeAttestation::new(platform, identity.clone())
         .unwrap()
-        .with_limiter(RateLimiter::new(2, 0.001));
+        .with_limiter(RateLimiter::new(2, 0.001, 3, 0.001));
+    let me: IpAddr = "192.0.2.10".parse().unwrap();
     let nonce = [0xabu8; 16];
-    let resp = node.respond(Some(&hex::encode(nonce))).unwrap();
+    let resp = node.respond(me, Some(&hex::encode(nonce))).unwrap();
     assert_eq!(resp.nonce.as_deref(), Some(&nonce[..]));
 
     let mut policy = Policy::dev();
@@ -131,16 +133,28 @@ fn nonce_binding_and_freshness() {
         "{v}"
     );
 
-    // Rate limiting: a burst of 2, then 429-style errors; start-up evidence is not limited.
-    node.respond(Some("01")).unwrap();
+    // Rate limiting: a burst of 2 per client, then 429-style errors; start-up
+    // evidence is not limited.
+    node.respond(me, Some("01")).unwrap();
+    let limited = node.respond(me, Some("02")).unwrap_err();
+    assert!(matches!(limited, TeeError::RateLimited { .. }), "{limited}");
+    assert!(limited.retry_after_secs().unwrap() >= 1);
+    assert!(node.respond(me, None).is_ok());
+    // Another client still gets a fresh report: the limit is per client ...
+    let other: IpAddr = "2001:db8::1".parse().unwrap();
+    node.respond(other, Some("03")).unwrap();
+    // ... under a global cap of 3 for all clients together.
+    let third: IpAddr = "198.51.100.1".parse().unwrap();
     assert!(matches!(
-        node.respond(Some("02")),
+        node.respond(third, Some("04")),
         Err(TeeError::RateLimited { .. })
     ));
-    assert!(node.respond(None).is_ok());
-    assert!(matches!(node.respond(Some("zz")), Err(TeeError::Nonce(_))));
     assert!(matches!(
-        node.respond(Some(&"00".repeat(65))),
+        node.respond(me, Some("zz")),
+        Err(TeeError::Nonce(_))
+    ));
+    assert!(matches!(
+        node.respond(me, Some(&"00".repeat(65))),
         Err(TeeError::Nonce(_))
     ));
 }

@@ -218,7 +218,7 @@ fn trusted_cases() -> Vec<(Case, Policy)> {
     let (s, t, g, o) = (snp(), tdx(), sgx(), tdx_outdated());
     let (ps, pt) = (s.policy(), t.policy());
     let pg = allowing(&g, "ConfigurationAndSWHardeningNeeded");
-    let po = allowing(&o, "OutOfDate");
+    let po = allowing(&o, "TcbNotSupported");
     vec![(s, ps), (t, pt), (g, pg), (o, po)]
 }
 
@@ -257,10 +257,20 @@ fn snp_report_is_accepted_with_every_claim_checked() {
         "policy.report_data",
         "policy.measurement",
         "policy.debug",
+        "policy.vmpl",
+        "policy.migrate_ma",
     ] {
         assert_eq!(
             v.claim(claim).map(|c| c.status),
             Some(ClaimStatus::Pass),
+            "{claim}:\n{v}"
+        );
+    }
+    // No CRL comes with this vector: revocation is listed as not checked.
+    for claim in ["snp.crl", "policy.crl"] {
+        assert_eq!(
+            v.claim(claim).map(|c| c.status),
+            Some(ClaimStatus::NotApplicable),
             "{claim}:\n{v}"
         );
     }
@@ -331,8 +341,11 @@ fn sgx_quote_needs_its_status_allowed() {
     );
 }
 
+/// The out-of-date TDX quote's platform is below every TCB level its TCB info
+/// lists: that is `TcbNotSupported`, not `OutOfDate`, and only a policy that
+/// names it accepts it.
 #[test]
-fn outdated_tdx_quote_needs_out_of_date_allowed() {
+fn tdx_quote_below_every_tcb_level_needs_tcb_not_supported_allowed() {
     let case = tdx_outdated();
     assert_eq!(case.bundle.evidence[0], 5, "quote v5");
     let v = case.verify(&case.policy());
@@ -342,18 +355,54 @@ fn outdated_tdx_quote_needs_out_of_date_allowed() {
         &v,
         FailureKind::TcbStatusNotAccepted,
     );
+    assert_eq!(v.tcb_status.as_deref(), Some("TcbNotSupported"), "{v}");
     assert!(
         v.failure
             .as_ref()
             .unwrap()
             .message
-            .starts_with("OutOfDate "),
+            .starts_with("TcbNotSupported "),
+        "{v}"
+    );
+    assert!(
+        v.claim("dcap.tcb_level")
+            .unwrap()
+            .detail
+            .contains("below every level"),
         "{v}"
     );
 
-    let v = case.verify(&allowing(&case, "OutOfDate"));
+    // Accepting OutOfDate (even with every other Intel status) is not enough.
+    let mut every_intel_status = case.policy();
+    every_intel_status.accepted_tcb_statuses = txnchain_tee::policy::KNOWN_TCB_STATUSES
+        .iter()
+        .filter(|s| **s != "TcbNotSupported")
+        .map(|s| s.to_string())
+        .collect();
+    for policy in [allowing(&case, "OutOfDate"), every_intel_status] {
+        let v = case.verify(&policy);
+        assert_rejected(
+            &case,
+            "a policy accepting OutOfDate",
+            &v,
+            FailureKind::TcbStatusNotAccepted,
+        );
+        assert_eq!(v.tcb_status.as_deref(), Some("TcbNotSupported"), "{v}");
+    }
+
+    let v = case.verify(&allowing(&case, "TcbNotSupported"));
     assert_trusted(&case, &v);
-    assert_eq!(v.tcb_status.as_deref(), Some("OutOfDate"));
+    assert_eq!(v.tcb_status.as_deref(), Some("TcbNotSupported"));
+    // A TOML policy names it the same way.
+    let toml = txnchain_tee::Policy::from_toml_str(
+        "accepted_tcb_statuses = [\"UpToDate\", \"TcbNotSupported\"]",
+    )
+    .unwrap();
+    let policy = Policy {
+        measurements: case.policy().measurements,
+        ..toml
+    };
+    assert_trusted(&case, &case.verify(&policy));
 }
 
 #[test]
@@ -514,7 +563,7 @@ fn wrong_root_is_a_chain_error() {
             .unwrap();
         let mut opts = case.opts();
         opts.trust.intel_root_der = Some(wrong_root);
-        let mut policy = allowing(&case, "OutOfDate");
+        let mut policy = allowing(&case, "TcbNotSupported");
         policy
             .accepted_tcb_statuses
             .push("ConfigurationAndSWHardeningNeeded".into());

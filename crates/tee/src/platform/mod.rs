@@ -26,6 +26,7 @@ pub use tdx::TdxPlatform;
 pub use virt::VirtualPlatform;
 
 use crate::evidence::{Endorsements, EvidencePlatform};
+use crate::sealing::SealingConfig;
 use crate::{INSECURE_VIRTUAL_WARNING, TeeError};
 
 /// Evidence as produced by a platform, before it is wrapped in a bundle.
@@ -97,7 +98,8 @@ pub struct PlatformConfig {
     pub configfs_root: PathBuf,
     /// SEV-SNP: directory with the VCEK (and optionally ASK/ARK) when the host
     /// does not supply certificates in `auxblob`: `vcek-<chip_id>-<reported_tcb>.der`
-    /// or `vcek.der`, `ask.der`, `ark.der` (DER or PEM).
+    /// or `vcek.der`, `ask.der`, `ark.der` (DER or PEM); and AMD's CRL,
+    /// `crl.der` (DER or PEM), which is added to every bundle when present.
     pub snp_cert_dir: Option<PathBuf>,
     /// TDX: directory with DCAP collateral to include in bundles:
     /// `<fmspc>-tdx.json`, `<fmspc>.json` or `collateral.json`.
@@ -106,6 +108,9 @@ pub struct PlatformConfig {
     pub virtual_measurement: Option<[u8; 48]>,
     /// `virtual`: the host data to claim.
     pub virtual_host_data: [u8; 32],
+    /// Sealing: for SEV-SNP, the VMPL and the minimum TCB keys are derived at
+    /// (normally from the verification policy, [`SealingConfig::from_policy`]).
+    pub sealing: SealingConfig,
 }
 
 impl Default for PlatformConfig {
@@ -116,6 +121,7 @@ impl Default for PlatformConfig {
             tdx_collateral_dir: None,
             virtual_measurement: None,
             virtual_host_data: [0; 32],
+            sealing: SealingConfig::default(),
         }
     }
 }

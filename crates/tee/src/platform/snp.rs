@@ -8,7 +8,8 @@ use crate::TeeError;
 use crate::evidence::{Endorsements, EvidencePlatform, encode_cert_der};
 
 /// SEV-SNP through configfs-tsm. Certificates come from `auxblob` when the
-/// host provides them, otherwise from the configured certificate directory.
+/// host provides them, otherwise from the configured certificate directory;
+/// AMD's CRL (`crl.der`) always comes from that directory when it holds one.
 #[derive(Debug)]
 pub struct SevSnpPlatform {
     tsm: ConfigfsTsm,
@@ -107,6 +108,11 @@ impl SevSnpPlatform {
         Ok(Self { tsm, cert_dir })
     }
 
+    /// AMD's CRL from the certificate directory (`crl.der`, DER or PEM).
+    fn cached_crl(&self) -> Option<String> {
+        read_cert_file(&self.cert_dir.as_ref()?.join("crl.der"))
+    }
+
     fn cached_endorsements(&self, report: &[u8]) -> Endorsements {
         let mut end = Endorsements::default();
         let Some(dir) = &self.cert_dir else {
@@ -164,6 +170,9 @@ impl Platform for SevSnpPlatform {
             endorsements.vlek = cached.vlek;
             endorsements.ask = endorsements.ask.or(cached.ask);
             endorsements.ark = endorsements.ark.or(cached.ark);
+        }
+        if endorsements.crl.is_none() {
+            endorsements.crl = self.cached_crl();
         }
         if endorsements.vcek.is_none() && endorsements.vlek.is_none() {
             tracing::warn!(

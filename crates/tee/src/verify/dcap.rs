@@ -16,9 +16,9 @@ use dcap_qvl::tcb_info::{TcbInfo, TcbStatus};
 use dcap_qvl::verify::QuoteVerifier;
 use x509_cert::der::Decode as _;
 
-use super::{Attested, TcbFacts, VerifyOptions};
+use super::{Attested, Revocation, TcbFacts, VerifyOptions};
 use crate::evidence::{Endorsements, EvidencePlatform};
-use crate::policy::Measured;
+use crate::policy::{Measured, TCB_NOT_SUPPORTED};
 use crate::time::{format_utc, parse_rfc3339};
 use crate::verdict::{FailureKind, Verdict};
 
@@ -88,9 +88,11 @@ impl DcapPolicy for NoDcapPolicy {
 const NO_MATCHING_LEVEL: &str = "No matching TCB level found";
 
 /// Add a level below every listed one, with all SVNs zero, so that a platform
-/// older than the oldest listed level matches it. Its status is that of the
-/// oldest level made worse: `Revoked` stays revoked, anything else becomes
-/// `OutOfDate`; it keeps the oldest level's advisories and date.
+/// older than the oldest listed level matches it and dcap-qvl finishes its
+/// checks. `Revoked` stays revoked (and is rejected as such); anything else
+/// becomes `OutOfDate` here only so that dcap-qvl accepts the level: the
+/// status we report for it is [`TCB_NOT_SUPPORTED`] (see [`floor_status`]).
+/// It keeps the oldest level's advisories and date.
 fn add_floor_level(mut info: TcbInfo) -> TcbInfo {
     let oldest = info
         .tcb_levels
@@ -119,6 +121,17 @@ fn add_floor_level(mut info: TcbInfo) -> TcbInfo {
         info.tcb_levels.push(floor);
     }
     info
+}
+
+/// The status we report for a platform that matched only the floor level of
+/// [`add_floor_level`]: never the `OutOfDate` dcap-qvl saw, but
+/// [`TCB_NOT_SUPPORTED`], which a policy has to name to accept. (`Revoked`
+/// never gets here: dcap-qvl rejects it.)
+fn floor_status(matched: &TcbStatus) -> String {
+    match matched {
+        TcbStatus::Revoked => matched.to_string(),
+        _ => TCB_NOT_SUPPORTED.to_string(),
+    }
 }
 
 /// Map a dcap-qvl error message to our failure kind and claim name.
@@ -329,7 +342,11 @@ pub(crate) fn verify(
         "dcap.signature",
         "QE report signed by the PCK key and bound to the attestation key; quote signed by the attestation key",
     );
-    let status = claims.tcb.status.to_string();
+    let status = if below_all_levels {
+        floor_status(&claims.tcb.status)
+    } else {
+        claims.tcb.status.to_string()
+    };
     let advisories = if claims.tcb.advisory_ids.is_empty() {
         String::new()
     } else {
@@ -340,7 +357,12 @@ pub(crate) fn verify(
             "dcap.tcb_level",
             format!(
                 "platform TCB is below every level in the TCB info (Intel QVL: TCB not \
-                 supported); reported as {status}{advisories}"
+                 supported); reported as {status}{}",
+                if advisories.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with the oldest level's advisories{advisories}")
+                }
             ),
         );
     } else {
@@ -395,6 +417,10 @@ pub(crate) fn verify(
         report_data,
         host_data,
         debug,
+        snp_guest: None,
+        revocation: Revocation::Checked(
+            "Intel root CA and PCK CRLs from the DCAP collateral, checked by dcap-qvl".to_string(),
+        ),
         tcb,
         tcb_status: Some(status),
         advisories: claims.tcb.advisory_ids.clone(),
@@ -487,5 +513,19 @@ mod tests {
         for (msg, kind) in cases {
             assert_eq!(classify(msg).0, kind, "{msg}");
         }
+    }
+
+    #[test]
+    fn a_platform_below_every_level_is_not_supported_not_out_of_date() {
+        for matched in [
+            TcbStatus::OutOfDate,
+            TcbStatus::UpToDate,
+            TcbStatus::OutOfDateConfigurationNeeded,
+            TcbStatus::SWHardeningNeeded,
+        ] {
+            assert_eq!(floor_status(&matched), TCB_NOT_SUPPORTED, "{matched:?}");
+        }
+        assert_eq!(floor_status(&TcbStatus::Revoked), "Revoked");
+        assert!(crate::policy::KNOWN_TCB_STATUSES.contains(&TCB_NOT_SUPPORTED));
     }
 }

@@ -9,10 +9,12 @@
 //! vendor's signatures prove (SEV-SNP with the `sev` crate plus our VCEK
 //! TCB / hwID checks; TDX and SGX with `dcap-qvl`; `virtual` only parses).
 //! The policy stage, the same code for every platform, then checks
-//! report_data, measurement, host data, minimum TCB, debug, TCB status,
-//! advisories and freshness. The verdict lists every claim; its failure names
+//! report_data, measurement, host data, minimum TCB, debug, SEV-SNP VMPL and
+//! MIGRATE_MA, revocation (`require_crl`), TCB status, advisories and
+//! freshness. The verdict lists every claim; its failure names
 //! the first that failed.
 
+mod amd_crl;
 mod dcap;
 mod snp;
 mod virt;
@@ -137,6 +139,10 @@ pub struct VerifyOptions {
     /// TDX/SGX `<fmspc>-tdx.json`, `<fmspc>-sgx.json` or `<fmspc>.json`
     /// (dcap-qvl collateral JSON); SEV-SNP `snp/vcek-<chip_id>-<reported_tcb>.der`
     /// (lower-case hex, reported_tcb as 16 hex digits, little-endian u64).
+    /// SEV-SNP CRLs are read from here too, in addition to one in the bundle:
+    /// `snp/crl-<product>.der` for VCEK-signed reports and
+    /// `snp/crl-vlek-<product>.der` for VLEK-signed ones (`product` as in the
+    /// VCEK, e.g. `Milan`; a lower-case name is also tried).
     pub collateral_dir: Option<PathBuf>,
 }
 
@@ -193,6 +199,26 @@ pub(crate) enum TcbFacts {
     Sgx { isv_svn: u16 },
 }
 
+/// SEV-SNP facts from the report that the policy checks beyond measurement and TCB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SnpGuestFacts {
+    /// The VMPL the report was requested from (0 = most privileged).
+    pub vmpl: u32,
+    /// Guest policy bit 18: a migration agent may be associated with the guest.
+    pub migrate_ma: bool,
+}
+
+/// Whether the platform stage could check certificate revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Revocation {
+    /// The platform has no certificates (virtual).
+    NotApplicable,
+    /// Revocation lists were checked; what was checked, in words.
+    Checked(String),
+    /// No revocation list was available, so revocation was not checked.
+    Unavailable,
+}
+
 /// What the platform stage established, in a platform-neutral form.
 #[derive(Debug, Clone)]
 pub(crate) struct Attested {
@@ -200,6 +226,9 @@ pub(crate) struct Attested {
     pub report_data: [u8; 64],
     pub host_data: Option<Vec<u8>>,
     pub debug: bool,
+    /// SEV-SNP only.
+    pub snp_guest: Option<SnpGuestFacts>,
+    pub revocation: Revocation,
     pub tcb: TcbFacts,
     pub tcb_status: Option<String>,
     pub advisories: Vec<String>,
@@ -372,6 +401,29 @@ fn apply_policy(
         );
     }
 
+    // 6b. SEV-SNP VMPL and guest policy bits beyond DEBUG.
+    check_snp_guest(a, policy, v);
+
+    // 6c. Revocation.
+    match &a.revocation {
+        Revocation::NotApplicable => v.not_applicable(
+            "policy.crl",
+            format!("{platform} evidence has no certificates"),
+        ),
+        Revocation::Checked(how) => v.pass("policy.crl", how.clone()),
+        Revocation::Unavailable if policy.require_crl => v.fail(
+            FailureKind::CollateralMissing,
+            "policy.crl",
+            "the policy sets require_crl but no AMD CRL is available (none in the bundle's \
+             endorsements or the collateral directory)",
+        ),
+        Revocation::Unavailable => v.not_applicable(
+            "policy.crl",
+            "no AMD CRL available: revocation of the ASK / VCEK was NOT checked \
+             (require_crl = false)",
+        ),
+    }
+
     // 7. TCB status and advisories.
     match &a.tcb_status {
         None => v.not_applicable(
@@ -416,6 +468,52 @@ fn apply_policy(
 
     // 8. Freshness.
     check_freshness(a, policy, opts.now, verifier_nonce, v);
+}
+
+fn check_snp_guest(a: &Attested, policy: &Policy, v: &mut Verdict) {
+    let Some(g) = a.snp_guest else {
+        let platform = a.measured.platform();
+        v.not_applicable("policy.vmpl", format!("{platform} has no VMPL"));
+        v.not_applicable(
+            "policy.migrate_ma",
+            format!("{platform} has no SEV-SNP guest policy"),
+        );
+        return;
+    };
+    if g.vmpl <= policy.max_vmpl {
+        v.pass(
+            "policy.vmpl",
+            format!(
+                "report from VMPL {} (max_vmpl = {})",
+                g.vmpl, policy.max_vmpl
+            ),
+        );
+    } else {
+        v.fail(
+            FailureKind::VmplNotAllowed,
+            "policy.vmpl",
+            format!(
+                "report from VMPL {}, above max_vmpl = {}: software at a more privileged \
+                 VMPL can observe and change this guest",
+                g.vmpl, policy.max_vmpl
+            ),
+        );
+    }
+    if !g.migrate_ma {
+        v.pass("policy.migrate_ma", "guest policy MIGRATE_MA clear");
+    } else if policy.forbid_migrate_ma {
+        v.fail(
+            FailureKind::MigrationAgentAllowed,
+            "policy.migrate_ma",
+            "guest policy MIGRATE_MA set: a migration agent may export the guest's memory \
+             (forbid_migrate_ma = true)",
+        );
+    } else {
+        v.pass(
+            "policy.migrate_ma",
+            "guest policy MIGRATE_MA SET, accepted by forbid_migrate_ma = false",
+        );
+    }
 }
 
 fn check_min_tcb(a: &Attested, policy: &Policy, v: &mut Verdict) {

@@ -1,7 +1,8 @@
 //! SEV-SNP: report signature and ARK → ASK → VCEK/VLEK chain with the `sev`
 //! crate, then our own checks that the `sev` crate does not do: certificate
-//! validity at `now`, the VEK's TCB extensions against REPORTED_TCB, and the
-//! VCEK's hwID against CHIP_ID.
+//! validity at `now`, the VEK's TCB extensions against REPORTED_TCB, the
+//! VCEK's hwID against CHIP_ID, and revocation of the ASK and VCEK/VLEK in
+//! AMD's CRL when one is available ([`super::amd_crl`]).
 
 use sev::certs::snp::{Certificate, Chain, Verifiable, ca};
 use sev::firmware::guest::AttestationReport;
@@ -9,7 +10,8 @@ use sev::parser::ByteParser;
 use x509_cert::der::Decode as _;
 use x509_cert::der::oid::ObjectIdentifier;
 
-use super::{Attested, SnpTcb, TcbFacts, VerifyOptions};
+use super::amd_crl::check_crl;
+use super::{Attested, Revocation, SnpGuestFacts, SnpTcb, TcbFacts, VerifyOptions};
 use crate::evidence::{Endorsements, decode_cert};
 use crate::policy::Measured;
 use crate::time::format_utc;
@@ -445,11 +447,28 @@ pub(crate) fn verify(
         v.pass("snp.chip_id", "VCEK hwID equals CHIP_ID");
     }
 
+    // Revocation: every AMD CRL available must verify, be current, and not list the ASK
+    // (or ASVK) the ARK issued.
+    let revocation = check_revocation(
+        end,
+        opts,
+        root,
+        &ask_der,
+        key_name,
+        if vlek { "crl-vlek-" } else { "crl-" },
+        v,
+    )?;
+
     Some(Attested {
         measured: Measured::SevSnp(report.measurement),
         report_data: report.report_data,
         host_data: Some(report.host_data.to_vec()),
         debug: report.policy.debug_allowed(),
+        snp_guest: Some(SnpGuestFacts {
+            vmpl: report.vmpl,
+            migrate_ma: report.policy.migrate_ma_allowed(),
+        }),
+        revocation,
         tcb: TcbFacts::Snp {
             reported,
             guest_svn: report.guest_svn,
@@ -459,6 +478,117 @@ pub(crate) fn verify(
         collateral_issued: None,
         timestamp: None,
     })
+}
+
+/// The CRLs to check: the bundle's, then the collateral directory's
+/// `snp/<prefix><product>.der` (product as in the root, or lower case).
+fn crl_candidates(
+    end: &Endorsements,
+    opts: &VerifyOptions,
+    product: &str,
+    prefix: &str,
+    v: &mut Verdict,
+) -> Option<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    if let Some(text) = &end.crl {
+        match decode_cert(text) {
+            Ok(der) => out.push(("bundle".to_string(), der)),
+            Err(e) => {
+                v.fail(
+                    FailureKind::Malformed,
+                    "snp.crl",
+                    format!("the bundle's CRL: {e}"),
+                );
+                return None;
+            }
+        }
+    }
+    if let Some(dir) = &opts.collateral_dir {
+        let names = [
+            format!("{prefix}{product}.der"),
+            format!("{prefix}{}.der", product.to_ascii_lowercase()),
+        ];
+        for name in names {
+            let path = dir.join("snp").join(name);
+            match std::fs::read(&path) {
+                Ok(der) => {
+                    out.push((path.display().to_string(), der));
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    v.fail(
+                        FailureKind::CollateralMissing,
+                        "snp.crl",
+                        format!("{}: {e}", path.display()),
+                    );
+                    return None;
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+fn check_revocation(
+    end: &Endorsements,
+    opts: &VerifyOptions,
+    root: &super::AmdRoot,
+    ask_der: &[u8],
+    key_name: &str,
+    prefix: &str,
+    v: &mut Verdict,
+) -> Option<Revocation> {
+    let crls = crl_candidates(end, opts, &root.product, prefix, v)?;
+    if crls.is_empty() {
+        v.not_applicable(
+            "snp.crl",
+            format!(
+                "no AMD CRL in the bundle or at snp/{prefix}{}.der in the collateral directory: \
+                 revocation not checked",
+                root.product
+            ),
+        );
+        return Some(Revocation::Unavailable);
+    }
+    let parsed = x509_cert::Certificate::from_der(&root.ark_der)
+        .and_then(|ark| x509_cert::Certificate::from_der(ask_der).map(|ask| (ark, ask)));
+    let (ark, ask) = match parsed {
+        Ok(pair) => pair,
+        Err(e) => {
+            v.fail(FailureKind::Malformed, "snp.crl", format!("ARK / ASK: {e}"));
+            return None;
+        }
+    };
+    let ask_name = if key_name == "VLEK" { "ASVK" } else { "ASK" };
+    let mut checked = Vec::new();
+    for (source, der) in &crls {
+        // The ARK's CRL lists certificates the ARK issued: the ASK (or ASVK). Serial numbers are
+        // unique per issuer only, so the VCEK/VLEK (issued by the ASK) is not looked up in it.
+        match check_crl(der, &ark, opts.now, &[(ask_name, &ask)]) {
+            Ok(c) => checked.push(format!(
+                "{source} CRL (signed by the AMD {} ARK, valid {} .. {}, {} entries)",
+                root.product,
+                format_utc(c.this_update),
+                format_utc(c.next_update),
+                c.entries
+            )),
+            Err(problem) => {
+                v.fail(
+                    problem.kind(),
+                    "snp.crl",
+                    format!("{source} CRL: {problem}"),
+                );
+                return None;
+            }
+        }
+    }
+    let detail = format!(
+        "{ask_name} and {key_name} not revoked in {}",
+        checked.join("; ")
+    );
+    v.pass("snp.crl", detail.clone());
+    Some(Revocation::Checked(detail))
 }
 
 /// The VEK's TCB extensions must equal REPORTED_TCB.

@@ -1,7 +1,7 @@
 //! `virtual` evidence: an unsigned JSON claim set. Only parsed; the policy
 //! stage rejects it unless the policy allows insecure virtual evidence.
 
-use super::{Attested, TcbFacts};
+use super::{Attested, Revocation, TcbFacts};
 use crate::evidence::VirtualClaims;
 use crate::policy::Measured;
 use crate::verdict::{FailureKind, INSECURE_BANNER, Verdict};
@@ -51,6 +51,8 @@ pub(crate) fn verify(raw: &[u8], v: &mut Verdict) -> Option<Attested> {
         report_data,
         host_data: Some(host_data.to_vec()),
         debug: claims.debug,
+        snp_guest: None,
+        revocation: Revocation::NotApplicable,
         tcb: TcbFacts::Virtual,
         tcb_status: None,
         advisories: Vec::new(),
