@@ -3,6 +3,7 @@
 mod attest;
 mod bench;
 mod duration;
+mod secrets;
 mod x402;
 
 use std::net::{IpAddr, SocketAddr};

@@ -10,13 +10,15 @@
 //! - [`RateLimiter`]: token buckets per client, bounded in memory, with an optional global
 //!   bucket;
 //! - [`read_limited`]: a body read with a size limit and a deadline;
-//! - [`json_error`] / [`too_many_requests`]: JSON error bodies with a fitting status.
+//! - [`json_error`] / [`too_many_requests`]: JSON error bodies with a fitting status;
+//! - [`prometheus`]: the one writer of Prometheus text.
 
 #![warn(missing_docs)]
 
 mod body;
 mod client;
 mod error;
+pub mod prometheus;
 mod quota;
 mod rate;
 mod serve;

@@ -7,6 +7,7 @@
 //! `max_clients` entries and only throttles itself and other newcomers, never known clients.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -76,8 +77,8 @@ impl Bucket {
     }
 }
 
-struct Buckets {
-    clients: HashMap<ClientKey, Bucket>,
+struct Buckets<K> {
+    clients: HashMap<K, Bucket>,
     overflow: Bucket,
     global: Bucket,
 }
@@ -98,13 +99,14 @@ fn retry_after_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0).max(u64::from(d.as_secs() == 0))
 }
 
-/// Token buckets per client.
-pub struct RateLimiter {
+/// Token buckets per client (by default per [`ClientKey`]; any key works, e.g. a payer's
+/// address).
+pub struct RateLimiter<K = ClientKey> {
     config: RateConfig,
-    buckets: Mutex<Buckets>,
+    buckets: Mutex<Buckets<K>>,
 }
 
-impl std::fmt::Debug for RateLimiter {
+impl<K> std::fmt::Debug for RateLimiter<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RateLimiter")
             .field("config", &self.config)
@@ -112,7 +114,7 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// A limiter with `config`.
     pub fn new(config: RateConfig) -> Self {
         let now = Instant::now();
@@ -133,11 +135,11 @@ impl RateLimiter {
     }
 
     /// Takes one request's token for `client`.
-    pub fn check(&self, client: ClientKey) -> Result<(), RateLimited> {
+    pub fn check(&self, client: K) -> Result<(), RateLimited> {
         self.check_at(client, Instant::now())
     }
 
-    fn check_at(&self, client: ClientKey, now: Instant) -> Result<(), RateLimited> {
+    fn check_at(&self, client: K, now: Instant) -> Result<(), RateLimited> {
         let c = &self.config;
         let (rate, burst) = (c.per_client_per_sec, c.per_client_burst);
         let mut b = self.buckets.lock();
@@ -190,7 +192,7 @@ mod tests {
 
     #[test]
     fn burst_then_refill_with_retry_after() {
-        let l = RateLimiter::new(RateConfig::per_client(10));
+        let l: RateLimiter = RateLimiter::new(RateConfig::per_client(10));
         let t0 = Instant::now();
         for _ in 0..20 {
             l.check_at(key(1), t0).unwrap();
@@ -208,7 +210,7 @@ mod tests {
     fn the_map_stays_bounded_and_known_clients_keep_their_bucket() {
         let mut config = RateConfig::per_client(1);
         config.max_clients = 10;
-        let l = RateLimiter::new(config);
+        let l: RateLimiter = RateLimiter::new(config);
         let t0 = Instant::now();
         // A known client, mid-burst.
         l.check_at(key(0), t0).unwrap();
@@ -227,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_global_bucket_limits_everyone() {
-        let l = RateLimiter::new(RateConfig::per_client(1000).with_global(Some(5)));
+        let l: RateLimiter = RateLimiter::new(RateConfig::per_client(1000).with_global(Some(5)));
         let t0 = Instant::now();
         for i in 0..10 {
             l.check_at(key(i), t0).unwrap();

@@ -43,6 +43,7 @@
 
 mod dispatch;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod metrics;
 mod module;

@@ -110,6 +110,16 @@ impl Ledger {
 
     /// Admits a decoded transaction into the pool after every check. Returns its hash.
     pub fn submit(&self, tx: RecoveredTx) -> Result<B256, LedgerError> {
+        self.admit(tx, false)
+    }
+
+    /// [`submit`](Self::submit) for a transaction the node signs itself (x402 settlements):
+    /// the pool never evicts it to make room for another.
+    pub fn submit_local(&self, tx: RecoveredTx) -> Result<B256, LedgerError> {
+        self.admit(tx, true)
+    }
+
+    fn admit(&self, tx: RecoveredTx, local: bool) -> Result<B256, LedgerError> {
         let snap = self.store().snapshot()?;
         let next_block = snap.last_applied()?.unwrap_or(0) + 1;
         self.check_stateless(&tx, next_block)?;
@@ -128,7 +138,11 @@ impl Ledger {
             balance: account.map(|a| a.balance).unwrap_or_default(),
         };
         let hash = tx.hash;
-        self.pool().add(tx, state)?;
+        if local {
+            self.pool().add_local(tx, state)?;
+        } else {
+            self.pool().add(tx, state)?;
+        }
         Ok(hash)
     }
 }

@@ -42,6 +42,17 @@ impl Default for PoolLimits {
 struct Inner {
     by_hash: HashMap<B256, Arc<RecoveredTx>>,
     senders: HashMap<Address, BTreeMap<u64, Arc<RecoveredTx>>>,
+    /// Transactions submitted by the node itself (e.g. x402 settlements): never evicted to
+    /// make room (geth's "locals"), so a flood of paying strangers cannot push them out and
+    /// leave a nonce gap.
+    locals: std::collections::HashSet<B256>,
+}
+
+impl Inner {
+    fn forget(&mut self, hash: &B256) {
+        self.by_hash.remove(hash);
+        self.locals.remove(hash);
+    }
 }
 
 /// The transaction pool.
@@ -111,6 +122,25 @@ impl Mempool {
     /// Adds a transaction that passed stateless checks, given the sender's committed state.
     /// Returns the hash of a transaction it replaced, if any.
     pub fn add(&self, tx: RecoveredTx, state: SenderState) -> Result<Option<B256>, LedgerError> {
+        self.add_with(tx, state, false)
+    }
+
+    /// [`add`](Self::add) for a transaction the node submits itself: it is never evicted to
+    /// make room for another.
+    pub fn add_local(
+        &self,
+        tx: RecoveredTx,
+        state: SenderState,
+    ) -> Result<Option<B256>, LedgerError> {
+        self.add_with(tx, state, true)
+    }
+
+    fn add_with(
+        &self,
+        tx: RecoveredTx,
+        state: SenderState,
+        local: bool,
+    ) -> Result<Option<B256>, LedgerError> {
         let nonce = tx.nonce();
         let hash = tx.hash;
         let mut inner = self.inner.lock();
@@ -161,10 +191,13 @@ impl Mempool {
         }
         let tx = Arc::new(tx);
         inner.by_hash.insert(hash, tx.clone());
+        if local {
+            inner.locals.insert(hash);
+        }
         let queue = inner.senders.entry(tx.sender).or_default();
         let replaced = queue.insert(nonce, tx).map(|old| old.hash);
         if let Some(old) = replaced {
-            inner.by_hash.remove(&old);
+            inner.forget(&old);
         }
         drop(inner);
         let _ = self.pending_tx.send(hash);
@@ -179,11 +212,12 @@ impl Mempool {
             .senders
             .values()
             .filter_map(|q| q.values().next_back())
+            .filter(|t| !inner.locals.contains(&t.hash))
             .min_by_key(|t| t.effective_tip(self.base_fee))
             .cloned();
         match victim {
             Some(v) if v.effective_tip(self.base_fee) < incoming.effective_tip(self.base_fee) => {
-                inner.by_hash.remove(&v.hash);
+                inner.forget(&v.hash);
                 if let Some(q) = inner.senders.get_mut(&v.sender) {
                     q.remove(&v.nonce());
                     if q.is_empty() {
@@ -285,7 +319,7 @@ impl Mempool {
                 inner.senders.remove(&sender);
             }
             for tx in removed.values() {
-                inner.by_hash.remove(&tx.hash);
+                inner.forget(&tx.hash);
             }
         }
     }
@@ -293,6 +327,7 @@ impl Mempool {
     /// Drops a transaction that can never be included.
     pub fn remove(&self, hash: &B256) {
         let mut inner = self.inner.lock();
+        inner.locals.remove(hash);
         if let Some(tx) = inner.by_hash.remove(hash)
             && let Some(q) = inner.senders.get_mut(&tx.sender)
         {

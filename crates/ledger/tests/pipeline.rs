@@ -78,6 +78,40 @@ fn a_full_pool_evicts_the_cheapest_or_refuses() {
 }
 
 #[test]
+fn the_nodes_own_transactions_are_never_evicted() {
+    let f = fixture_with(PoolLimits {
+        max_total: 2,
+        ..Default::default()
+    });
+    // A settlement-like transaction with no tip, submitted by the node itself.
+    let local = eip1559(&f.keys[0], 0, |t| t.max_priority_fee_per_gas = 0);
+    f.ledger.submit_local(local.clone()).unwrap();
+    f.ledger
+        .submit(eip1559(&f.keys[1], 0, |t| t.max_priority_fee_per_gas = 5))
+        .unwrap();
+    // A better-paying stranger evicts the other stranger, not the local one...
+    f.ledger
+        .submit(eip1559(&f.keys[2], 0, |t| t.max_priority_fee_per_gas = 100))
+        .unwrap();
+    assert!(f.ledger.pool().get(&local.hash).is_some());
+    assert_eq!(f.ledger.pool().len(), 2);
+    // ...and when only locals and better payers are left, the newcomer is refused.
+    f.ledger
+        .submit(eip1559(&f.keys[3], 0, |t| {
+            t.max_priority_fee_per_gas = 1000
+        }))
+        .unwrap();
+    assert!(f.ledger.pool().get(&local.hash).is_some());
+    match f
+        .ledger
+        .submit(eip1559(&f.keys[1], 0, |t| t.max_priority_fee_per_gas = 1))
+    {
+        Err(LedgerError::Rejected(m)) => assert_eq!(m, "txpool is full"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_transaction_leaves_the_pool_only_when_its_block_commits() {
     let f = fixture();
     let tx = eip1559(&f.keys[0], 0, |_| {});

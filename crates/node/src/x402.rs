@@ -1,7 +1,11 @@
 //! x402 inside the node: the facilitator's in-process [`Chain`] (committed state read
-//! directly, transactions submitted to the ledger, commits awaited on the apply
-//! notification) and its routes under `/x402` (`POST /x402/verify`, `POST /x402/settle`,
-//! `GET /x402/supported`, `GET /x402/metrics`).
+//! directly, transactions submitted to the ledger as the node's own, commits awaited on the
+//! apply notification) and its routes under `/x402` (`POST /x402/verify`,
+//! `POST /x402/settle`, `GET /x402/supported`, `GET /x402/metrics`).
+//!
+//! EVM calls (simulations, token reads) and log scans run on a small worker pool of their
+//! own, never on the async runtime, with a deadline each; scans are bounded in blocks and in
+//! time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +14,19 @@ use alloy_primitives::{Address, B256, BloomInput, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use revm::context::result::ExecutionResult;
 use txnchain_executor::env::CallInput;
+use txnchain_executor::pool::{ExecPool, PoolLimits};
 use txnchain_executor::{Overlay, SnapshotState};
 use txnchain_ledger::Ledger;
 use txnchain_ledger::builder::next_block_context;
 use txnchain_primitives::RecoveredTx;
 use txnchain_x402::chain::{CallOutcome, Committed};
 use txnchain_x402::server::{Access, ServerConfig};
-use txnchain_x402::{Chain, ChainError, Facilitator, FacilitatorConfig, TokenInfo};
+use txnchain_x402::{Chain, ChainError, Facilitator, FacilitatorConfig, TokenInfo, TxStatus};
+
+/// How long one simulation or token read may execute.
+const CALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one scan for a used authorization may take.
+const SCAN_BUDGET: Duration = Duration::from_millis(500);
 
 /// The facilitator a node runs.
 #[derive(Debug, Clone)]
@@ -29,8 +39,12 @@ pub struct X402Config {
     pub keys: Vec<PrivateKeySigner>,
     /// Payee authorization for `/x402/settle`.
     pub access: Access,
-    /// verify + settle requests per second per client IP.
+    /// verify + settle requests per second per client (IPv4 address, IPv6 /64).
     pub rate_limit_per_sec: u32,
+    /// Settles per second per payer and per payee (`None`: the server's defaults).
+    pub settle_quotas: Option<(u32, u32)>,
+    /// Proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: txnchain_http::TrustedProxies,
 }
 
 impl X402Config {
@@ -42,6 +56,9 @@ impl X402Config {
             keys: crate::dev::facilitator_keys()?,
             access: Access::Open,
             rate_limit_per_sec: 20_000,
+            // Benchmarks pay from a handful of dev accounts to one payee.
+            settle_quotas: Some((20_000, 20_000)),
+            trusted_proxies: Default::default(),
         })
     }
 }
@@ -67,6 +84,8 @@ impl X402Config {
             keys,
             access,
             rate_limit_per_sec,
+            settle_quotas: None,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -85,12 +104,32 @@ pub fn dev_token() -> TokenInfo {
 /// The in-process chain.
 pub struct LocalChain {
     ledger: Arc<Ledger>,
+    pool: ExecPool<()>,
 }
 
 impl LocalChain {
-    /// Over `ledger`.
-    pub fn new(ledger: Arc<Ledger>) -> Self {
-        LocalChain { ledger }
+    /// Over `ledger`, with one worker thread for calls and scans.
+    pub fn new(ledger: Arc<Ledger>) -> Result<Self, std::io::Error> {
+        let pool = ExecPool::new(
+            "x402",
+            PoolLimits {
+                threads: 1,
+                max_queued_per_client: 1024,
+                max_queued: 1024,
+            },
+        )?;
+        Ok(LocalChain { ledger, pool })
+    }
+
+    async fn on_pool<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ledger) -> Result<T, ChainError> + Send + 'static,
+    ) -> Result<T, ChainError> {
+        let ledger = Arc::clone(&self.ledger);
+        self.pool
+            .run((), move || f(&ledger))
+            .await
+            .map_err(unavailable)?
     }
 }
 
@@ -120,6 +159,40 @@ impl LocalChain {
     }
 }
 
+/// A call against committed state, in the next block's context.
+fn call_now(
+    ledger: &Ledger,
+    from: Address,
+    to: Address,
+    data: Bytes,
+    timestamp: Option<u64>,
+) -> Result<CallOutcome, ChainError> {
+    {
+        let chain = ledger.chain();
+        let snap = ledger.store().snapshot().map_err(unavailable)?;
+        // The context of the next block: the one a settlement lands in, at a later time if the
+        // caller asks (to judge `validAfter`).
+        let mut ctx = next_block_context(chain, &snap).map_err(unavailable)?;
+        ctx.timestamp = ctx.timestamp.max(timestamp.unwrap_or(0));
+        let input = CallInput {
+            from,
+            to: Some(to),
+            gas: chain.max_tx_gas(ctx.number).min(10_000_000),
+            data,
+            ..Default::default()
+        };
+        let overlay = Overlay::new(SnapshotState::latest(&snap));
+        let limits = txnchain_executor::call::Limits::new(CALL_TIMEOUT);
+        let res = txnchain_executor::call::call(chain, &ctx, &overlay, &input, &limits)
+            .map_err(unavailable)?;
+        Ok(match res.result {
+            ExecutionResult::Success { output, .. } => CallOutcome::Success(output.into_data()),
+            ExecutionResult::Revert { output, .. } => CallOutcome::Revert(output),
+            ExecutionResult::Halt { reason, .. } => CallOutcome::Halt(format!("{reason:?}")),
+        })
+    }
+}
+
 impl Chain for LocalChain {
     fn chain_id(&self) -> u64 {
         self.ledger.chain().chain_id
@@ -138,28 +211,8 @@ impl Chain for LocalChain {
         data: Bytes,
         timestamp: Option<u64>,
     ) -> Result<CallOutcome, ChainError> {
-        let chain = self.ledger.chain();
-        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
-        // The context of the next block: the one a settlement lands in, at a later time if the
-        // caller asks (to judge `validAfter`).
-        let mut ctx = next_block_context(chain, &snap).map_err(unavailable)?;
-        ctx.timestamp = ctx.timestamp.max(timestamp.unwrap_or(0));
-        let input = CallInput {
-            from,
-            to: Some(to),
-            gas: chain.max_tx_gas(ctx.number).min(10_000_000),
-            data,
-            ..Default::default()
-        };
-        let overlay = Overlay::new(SnapshotState::latest(&snap));
-        let limits = txnchain_executor::call::Limits::new(Duration::from_secs(2));
-        let res = txnchain_executor::call::call(chain, &ctx, &overlay, &input, &limits)
-            .map_err(unavailable)?;
-        Ok(match res.result {
-            ExecutionResult::Success { output, .. } => CallOutcome::Success(output.into_data()),
-            ExecutionResult::Revert { output, .. } => CallOutcome::Revert(output),
-            ExecutionResult::Halt { reason, .. } => CallOutcome::Halt(format!("{reason:?}")),
-        })
+        self.on_pool(move |ledger| call_now(ledger, from, to, data, timestamp))
+            .await
     }
 
     async fn balance(&self, address: Address) -> Result<U256, ChainError> {
@@ -189,9 +242,24 @@ impl Chain for LocalChain {
 
     async fn submit(&self, raw: Bytes) -> Result<B256, ChainError> {
         let tx = RecoveredTx::decode(&raw).map_err(|e| ChainError::Rejected(e.to_string()))?;
+        // The node's own transaction: the pool never evicts it for a better-paying stranger.
         self.ledger
-            .submit(tx)
+            .submit_local(tx)
             .map_err(|e| ChainError::Rejected(e.to_string()))
+    }
+
+    async fn tx_status(&self, hash: B256) -> Result<TxStatus, ChainError> {
+        if let Some(c) = self.find(hash)? {
+            return Ok(TxStatus::Committed(c));
+        }
+        if self.ledger.pool().get(&hash).is_some() {
+            return Ok(TxStatus::Pending);
+        }
+        // It may have committed between the two looks.
+        Ok(match self.find(hash)? {
+            Some(c) => TxStatus::Committed(c),
+            None => TxStatus::Unknown,
+        })
     }
 
     async fn find_log(
@@ -201,42 +269,10 @@ impl Chain for LocalChain {
         lookback: u64,
         after_timestamp: u64,
     ) -> Result<Option<B256>, ChainError> {
-        // Committed receipts, newest block first; the header's logsBloom skips blocks that
-        // cannot hold the log, and blocks stamped at or before `after_timestamp` end the scan.
-        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
-        let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
-        let lowest = last.saturating_sub(lookback);
-        let mut number = last;
-        loop {
-            let Some(header) = snap.header(number).map_err(unavailable)? else {
-                return Ok(None);
-            };
-            if number > 0 && header.header.timestamp <= after_timestamp {
-                return Ok(None);
-            }
-            let bloom = &header.header.logs_bloom;
-            let maybe = bloom.contains_input(BloomInput::Raw(address.as_slice()))
-                && topics
-                    .iter()
-                    .all(|t| bloom.contains_input(BloomInput::Raw(t.as_slice())));
-            if maybe && let Some(receipts) = snap.block_receipts(number).map_err(unavailable)? {
-                let found = receipts.iter().rposition(|r| {
-                    r.logs.iter().any(|l| {
-                        l.address == address
-                            && l.data.topics().len() >= topics.len()
-                            && l.data.topics()[..topics.len()] == topics[..]
-                    })
-                });
-                if let Some(i) = found {
-                    let hashes = snap.block_tx_hashes(number).map_err(unavailable)?;
-                    return Ok(hashes.get(i).copied());
-                }
-            }
-            if number <= lowest {
-                return Ok(None);
-            }
-            number -= 1;
-        }
+        self.on_pool(move |ledger| {
+            scan_for_log(ledger, address, &topics, lookback, after_timestamp)
+        })
+        .await
     }
 
     async fn wait_committed(&self, hash: B256, timeout: Duration) -> Result<Committed, ChainError> {
@@ -274,12 +310,59 @@ impl Chain for LocalChain {
     }
 }
 
+/// Committed receipts, newest block first, for a log from `address` whose first topics are
+/// `topics`; the header's logsBloom skips blocks that cannot hold it, blocks stamped at or
+/// before `after_timestamp` end the scan, and so do `lookback` blocks or [`SCAN_BUDGET`].
+fn scan_for_log(
+    ledger: &Ledger,
+    address: Address,
+    topics: &[B256],
+    lookback: u64,
+    after_timestamp: u64,
+) -> Result<Option<B256>, ChainError> {
+    let started = std::time::Instant::now();
+    let snap = ledger.store().snapshot().map_err(unavailable)?;
+    let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
+    let lowest = last.saturating_sub(lookback);
+    let mut number = last;
+    loop {
+        let Some(header) = snap.header(number).map_err(unavailable)? else {
+            return Ok(None);
+        };
+        if number > 0 && header.header.timestamp <= after_timestamp {
+            return Ok(None);
+        }
+        let bloom = &header.header.logs_bloom;
+        let maybe = bloom.contains_input(BloomInput::Raw(address.as_slice()))
+            && topics
+                .iter()
+                .all(|t| bloom.contains_input(BloomInput::Raw(t.as_slice())));
+        if maybe && let Some(receipts) = snap.block_receipts(number).map_err(unavailable)? {
+            let found = receipts.iter().rposition(|r| {
+                r.logs.iter().any(|l| {
+                    l.address == address
+                        && l.data.topics().len() >= topics.len()
+                        && l.data.topics()[..topics.len()] == topics[..]
+                })
+            });
+            if let Some(i) = found {
+                let hashes = snap.block_tx_hashes(number).map_err(unavailable)?;
+                return Ok(hashes.get(i).copied());
+            }
+        }
+        if number <= lowest || started.elapsed() > SCAN_BUDGET {
+            return Ok(None);
+        }
+        number -= 1;
+    }
+}
+
 /// Builds the facilitator and its router (to nest under `/x402`).
 pub(crate) async fn router(
     ledger: Arc<Ledger>,
     config: X402Config,
 ) -> Result<(axum::Router, Arc<Facilitator<LocalChain>>), txnchain_x402::X402Error> {
-    let chain = LocalChain::new(ledger);
+    let chain = LocalChain::new(ledger)?;
     let token = if config.token.name.is_empty() {
         TokenInfo::read(&chain, config.token.address).await?
     } else {
@@ -287,12 +370,12 @@ pub(crate) async fn router(
     };
     tracing::info!(token = %token.address, name = %token.name, version = %token.version, "x402 facilitator token");
     let facilitator = Facilitator::new(chain, FacilitatorConfig::new(token, config.keys))?;
-    let router = txnchain_x402::server::router(
-        facilitator.clone(),
-        ServerConfig {
-            access: config.access,
-            rate_limit_per_sec: config.rate_limit_per_sec,
-        },
-    );
+    let mut server = ServerConfig::new(config.access, config.rate_limit_per_sec);
+    server.trusted_proxies = config.trusted_proxies;
+    if let Some(q) = config.settle_quotas {
+        server.payer_settles_per_sec = q.0;
+        server.payee_settles_per_sec = q.1;
+    }
+    let router = txnchain_x402::server::router(facilitator.clone(), server);
     Ok((router, facilitator))
 }

@@ -210,6 +210,7 @@ mod tests {
 }
 
 /// Fuzzing harnesses, shared by the `cargo fuzz` targets and the corpus-replay tests.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     use alloy_eips::Encodable2718;
 

@@ -13,6 +13,8 @@ mod dev;
 mod errors;
 mod eth;
 mod filters;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod state;
 mod subs;
 

@@ -61,6 +61,7 @@ pub const INSECURE_VIRTUAL_WARNING: &str = "INSECURE: TEE platform `virtual` giv
      attestation evidence is an unsigned claim set anyone can forge. Use it for development only.";
 
 /// Fuzzing harnesses, shared by the `cargo fuzz` targets and the robustness tests.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     use crate::{EvidenceBundle, ExpectedReportData, Policy, VerifyOptions, verify_bundle};
 

@@ -36,6 +36,17 @@ pub enum CallOutcome {
     Halt(String),
 }
 
+/// Where a submitted transaction is.
+#[derive(Debug, Clone)]
+pub enum TxStatus {
+    /// Committed.
+    Committed(Committed),
+    /// Waiting in the pool.
+    Pending,
+    /// Neither committed nor in the pool (dropped, or never seen).
+    Unknown,
+}
+
 /// A committed transaction.
 #[derive(Debug, Clone)]
 pub struct Committed {
@@ -92,6 +103,8 @@ pub trait Chain: Send + Sync + 'static {
         lookback: u64,
         after_timestamp: u64,
     ) -> impl Future<Output = Result<Option<B256>, ChainError>> + Send;
+    /// Whether `hash` is committed, waiting in the pool, or unknown.
+    fn tx_status(&self, hash: B256) -> impl Future<Output = Result<TxStatus, ChainError>> + Send;
     /// Resolves once `hash` is committed (or after `timeout`).
     fn wait_committed(
         &self,
@@ -99,6 +112,10 @@ pub trait Chain: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<Committed, ChainError>> + Send;
 }
+
+/// Largest JSON-RPC response [`JsonRpcChain`] reads (an `eth_getLogs` page of the facilitator's
+/// narrow filter is far smaller).
+pub const MAX_RPC_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Blocks per `eth_getLogs` request in [`JsonRpcChain`]'s [`Chain::find_log`] (below common
 /// provider limits and TxnChain's default of 10,000).
@@ -159,10 +176,11 @@ impl JsonRpcChain {
             .send()
             .await
             .map_err(|e| RpcFailure::Transport(e.to_string()))?;
-        let v: Value = resp
-            .json()
+        let bytes = crate::client::read_body(resp, MAX_RPC_RESPONSE_BYTES)
             .await
             .map_err(|e| RpcFailure::Transport(e.to_string()))?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| RpcFailure::Transport(e.to_string()))?;
         if let Some(err) = v.get("error") {
             return Err(RpcFailure::Error {
                 code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
@@ -327,6 +345,20 @@ impl Chain for JsonRpcChain {
             }
             to = from - 1;
         }
+    }
+
+    async fn tx_status(&self, hash: B256) -> Result<TxStatus, ChainError> {
+        if let Some(c) = self.receipt(hash).await? {
+            return Ok(TxStatus::Committed(c));
+        }
+        let tx = self
+            .request("eth_getTransactionByHash", json!([hash]))
+            .await?;
+        Ok(if tx.is_null() {
+            TxStatus::Unknown
+        } else {
+            TxStatus::Pending
+        })
     }
 
     async fn wait_committed(&self, hash: B256, timeout: Duration) -> Result<Committed, ChainError> {

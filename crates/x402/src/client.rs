@@ -1,6 +1,11 @@
 //! Clients: [`HttpFacilitator`] (what a resource server uses to reach a facilitator) and
 //! [`PayingClient`] (a reqwest wrapper that answers 402s by signing an EIP-3009
 //! authorization within a [`SpendPolicy`] and retrying once).
+//!
+//! Every body read from the network is bounded ([`read_body`]): a facilitator's answer to
+//! 64 KiB, a paid resource to [`PayingClient::max_body_bytes`] (16 MiB by default). An
+//! authorization lives at most [`PayingClient::max_authorization_secs`] (5 minutes by
+//! default), whatever `maxTimeoutSeconds` a server asks for.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -11,9 +16,33 @@ use alloy_signer_local::PrivateKeySigner;
 use serde_json::{Value, json};
 
 use crate::eip712::{TokenDomain, TransferWithAuthorization, sign};
-use crate::policy::SpendPolicy;
+use crate::policy::{Outstanding, SpendPolicy};
 use crate::types::*;
 use crate::{X402Error, codec};
+
+/// Largest facilitator answer read.
+pub const MAX_FACILITATOR_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// Reads a response body, refusing more than `limit` bytes (counted as they arrive, whatever
+/// `Content-Length` says).
+pub async fn read_body(resp: reqwest::Response, limit: usize) -> Result<bytes::Bytes, X402Error> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(X402Error::Http(format!("response body over {limit} bytes")));
+    }
+    let mut resp = resp;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| X402Error::Http(e.to_string()))?
+    {
+        if buf.len().saturating_add(chunk.len()) > limit {
+            return Err(X402Error::Http(format!("response body over {limit} bytes")));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
 
 /// A facilitator reached over HTTP (`<base>/verify`, `<base>/settle`, `<base>/supported`).
 #[derive(Clone)]
@@ -49,11 +78,9 @@ impl HttpFacilitator {
             .await
             .map_err(|e| X402Error::Http(e.to_string()))?;
         let status = resp.status();
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| X402Error::Facilitator(format!("{path}: HTTP {status}: {e}")))?;
-        Ok(v)
+        let body = read_body(resp, MAX_FACILITATOR_RESPONSE_BYTES).await?;
+        serde_json::from_slice(&body)
+            .map_err(|e| X402Error::Facilitator(format!("{path}: HTTP {status}: {e}")))
     }
 
     /// `POST /verify`.
@@ -94,8 +121,8 @@ impl HttpFacilitator {
             .send()
             .await
             .map_err(|e| X402Error::Http(e.to_string()))?;
-        resp.json()
-            .await
+        let body = read_body(resp, MAX_FACILITATOR_RESPONSE_BYTES).await?;
+        serde_json::from_slice(&body)
             .map_err(|e| X402Error::Facilitator(format!("supported answer: {e}")))
     }
 }
@@ -123,6 +150,19 @@ pub struct PayingClient {
     http: reqwest::Client,
     signer: PrivateKeySigner,
     policy: Arc<SpendPolicy>,
+    /// Largest response body read (16 MiB by default).
+    pub max_body_bytes: usize,
+    /// Longest authorization signed, in seconds (300 by default).
+    pub max_authorization_secs: u64,
+}
+
+impl std::fmt::Debug for PayingClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PayingClient")
+            .field("payer", &self.signer.address())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PayingClient {
@@ -137,6 +177,8 @@ impl PayingClient {
             http,
             signer,
             policy: Arc::new(policy),
+            max_body_bytes: 16 * 1024 * 1024,
+            max_authorization_secs: 300,
         })
     }
 
@@ -176,7 +218,7 @@ impl PayingClient {
             .await
             .map_err(|e| X402Error::Http(e.to_string()))?;
         if resp.status() != reqwest::StatusCode::PAYMENT_REQUIRED {
-            return finish(resp, None).await;
+            return finish(resp, None, self.max_body_bytes).await;
         }
         let required = resp
             .headers()
@@ -184,8 +226,7 @@ impl PayingClient {
             .and_then(|h| h.to_str().ok())
             .ok_or_else(|| X402Error::CannotPay("402 without a PAYMENT-REQUIRED header (x402 v1 servers cannot name a TxnChain network)".into()))?;
         let required: PaymentRequired = codec::decode(required)?;
-        let (header, chosen, amount) = self.pay(&required)?;
-        self.policy.record(amount)?;
+        let (header, chosen, signed) = self.pay(&required)?;
         let mut retry = retry;
         retry.headers_mut().insert(
             PAYMENT_SIGNATURE,
@@ -201,22 +242,83 @@ impl PayingClient {
                 return Err(X402Error::Http(e.to_string()));
             }
         };
-        let out = finish(resp, Some(chosen)).await?;
-        if !out.settlement.as_ref().is_some_and(|s| s.success)
-            && out.status == reqwest::StatusCode::PAYMENT_REQUIRED
-        {
-            self.policy.refund(amount)?;
+        let out = finish(resp, Some(chosen), self.max_body_bytes).await?;
+        if out.settlement.as_ref().is_some_and(|s| s.success) {
+            self.policy.settled(signed.nonce)?;
         }
+        // Otherwise the authorization stays outstanding and counted: a server that refused
+        // may still settle it. Only the chain can prove it unusable (SpendPolicy::reconcile).
         Ok(out)
     }
 
-    /// Chooses the cheapest requirement the policy admits and signs it: the
-    /// `PAYMENT-SIGNATURE` value, the requirement, the amount. Nothing is signed when the
-    /// policy refuses every requirement.
+    /// Asks `chain` about every outstanding authorization of the policy and gives back the
+    /// amounts of those that can never be used: expired and unused, or cancelled
+    /// (`AuthorizationCanceled`). Used ones stay counted. Returns the amount given back.
+    pub async fn reconcile<C: crate::Chain>(&self, chain: &C) -> Result<U256, X402Error> {
+        use crate::policy::AuthorizationFate;
+        use alloy_sol_types::{SolCall, SolEvent, sol};
+        sol! {
+            interface IAuthorizations {
+                function authorizationState(address authorizer, bytes32 nonce) external view returns (bool);
+                event AuthorizationCanceled(address indexed authorizer, bytes32 indexed nonce);
+            }
+        }
+        let chain_id = chain.chain_id();
+        self.policy
+            .reconcile(|o| async move {
+                if parse_network(&o.network).ok() != Some(chain_id) {
+                    return Ok(AuthorizationFate::Open);
+                }
+                let call = IAuthorizations::authorizationStateCall {
+                    authorizer: o.from,
+                    nonce: o.nonce,
+                };
+                let out = chain
+                    .call(Address::ZERO, o.asset, call.abi_encode().into(), None)
+                    .await
+                    .map_err(|e| X402Error::Http(e.to_string()))?;
+                let crate::chain::CallOutcome::Success(b) = out else {
+                    return Ok(AuthorizationFate::Open);
+                };
+                let used = IAuthorizations::authorizationStateCall::abi_decode_returns(&b)
+                    .unwrap_or(false);
+                if !used {
+                    let now = chain
+                        .next_block_timestamp()
+                        .await
+                        .map_err(|e| X402Error::Http(e.to_string()))?;
+                    return Ok(if now >= o.valid_before {
+                        AuthorizationFate::Unusable
+                    } else {
+                        AuthorizationFate::Open
+                    });
+                }
+                let topics = vec![
+                    IAuthorizations::AuthorizationCanceled::SIGNATURE_HASH,
+                    o.from.into_word(),
+                    o.nonce,
+                ];
+                let cancelled = chain
+                    .find_log(o.asset, topics, 100_000, 0)
+                    .await
+                    .map_err(|e| X402Error::Http(e.to_string()))?;
+                Ok(if cancelled.is_some() {
+                    AuthorizationFate::Unusable
+                } else {
+                    AuthorizationFate::Used
+                })
+            })
+            .await
+    }
+
+    /// Chooses the cheapest requirement the policy admits, counts it against the policy
+    /// (atomically with the check) and signs it: the `PAYMENT-SIGNATURE` value, the
+    /// requirement, and the authorization now outstanding. Nothing is signed or counted when
+    /// the policy refuses every requirement.
     pub fn pay(
         &self,
         required: &PaymentRequired,
-    ) -> Result<(String, PaymentRequirements, U256), X402Error> {
+    ) -> Result<(String, PaymentRequirements, Outstanding), X402Error> {
         if required.x402_version != X402_VERSION {
             return Err(X402Error::Version(format!(
                 "server speaks x402Version {}",
@@ -250,12 +352,17 @@ impl PayingClient {
                 Err(e) => refusals.push(e),
             }
         }
-        let Some((req, amount, chain_id)) = best else {
+        let Some((req, _, chain_id)) = best else {
             return Err(X402Error::Policy(format!(
                 "refusing to pay: {}",
                 refusals.join("; ")
             )));
         };
+        // Check and count in one step: another request may have spent meanwhile.
+        let amount = self
+            .policy
+            .reserve(&req)
+            .map_err(|e| X402Error::Policy(format!("refusing to pay: {e}")))?;
         let asset =
             Address::from_str(&req.asset).map_err(|_| X402Error::CannotPay("asset".into()))?;
         let pay_to =
@@ -267,7 +374,10 @@ impl PayingClient {
             verifying_contract: asset,
         };
         let nonce = B256::from(rand::random::<[u8; 32]>());
-        let valid_before = crate::now_secs() + req.max_timeout_seconds.max(60);
+        let lifetime = req
+            .max_timeout_seconds
+            .clamp(60, self.max_authorization_secs.max(60));
+        let valid_before = crate::now_secs().saturating_add(lifetime);
         let msg = TransferWithAuthorization {
             from: self.signer.address(),
             to: pay_to,
@@ -295,20 +405,27 @@ impl PayingClient {
             .map_err(|e| X402Error::InvalidPayload(e.to_string()))?,
             extensions: None,
         };
-        Ok((codec::encode(&payload)?, req, amount))
+        let outstanding = Outstanding {
+            network: req.network.clone(),
+            asset,
+            from: self.signer.address(),
+            nonce,
+            amount: amount.to_string(),
+            valid_before,
+        };
+        self.policy.add_outstanding(outstanding.clone())?;
+        Ok((codec::encode(&payload)?, req, outstanding))
     }
 }
 
 async fn finish(
     resp: reqwest::Response,
     paid: Option<PaymentRequirements>,
+    max_body: usize,
 ) -> Result<PaidResponse, X402Error> {
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| X402Error::Http(e.to_string()))?;
+    let body = read_body(resp, max_body).await?;
     let settlement = headers
         .get(PAYMENT_RESPONSE)
         .and_then(|h| h.to_str().ok())
@@ -325,4 +442,57 @@ async fn finish(
         paid,
         payment_required,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::SpendLimits;
+
+    fn required(max_timeout_seconds: u64) -> PaymentRequired {
+        let mut extra = serde_json::Map::new();
+        extra.insert("name".into(), json!("TxnChain USD"));
+        extra.insert("version".into(), json!("1"));
+        PaymentRequired {
+            x402_version: X402_VERSION,
+            error: None,
+            resource: ResourceInfo::default(),
+            accepts: vec![PaymentRequirements {
+                scheme: SCHEME_EXACT.into(),
+                network: "eip155:424242".into(),
+                amount: "10000".into(),
+                asset: "0x4020000000000000000000000000000000000402".into(),
+                pay_to: "0x2222222222222222222222222222222222222222".into(),
+                max_timeout_seconds,
+                extra,
+            }],
+            extensions: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_signed_authorization_is_short_lived_counted_and_outstanding() {
+        let policy = SpendPolicy::new(
+            SpendLimits {
+                max_per_day: Some(U256::from(25_000)),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        let client = PayingClient::new(PrivateKeySigner::random(), policy).unwrap();
+        let (header, _, outstanding) = client.pay(&required(u64::MAX)).unwrap();
+        let payload: PaymentPayload = codec::decode(&header).unwrap();
+        let exact = payload.exact_evm().unwrap();
+        let valid_before: u64 = exact.authorization.valid_before.parse().unwrap();
+        assert!(valid_before <= crate::now_secs() + client.max_authorization_secs);
+        assert_eq!(outstanding.valid_before, valid_before);
+        assert_eq!(client.policy().spent_today(), U256::from(10_000));
+        assert_eq!(client.policy().outstanding(), vec![outstanding]);
+        // The daily cap counts what is outstanding: a third payment does not fit.
+        client.pay(&required(60)).unwrap();
+        let refused = client.pay(&required(60)).unwrap_err();
+        assert!(refused.to_string().contains("daily maximum"), "{refused}");
+        assert_eq!(client.policy().spent_today(), U256::from(20_000));
+    }
 }

@@ -14,7 +14,8 @@
 //! - [`facilitator`]: `verify` / `settle` / `supported`, at-most-once settlement, a pool of
 //!   settlement keys; [`server`] serves them over HTTP with payee authorization and rate
 //!   limits;
-//! - [`middleware`]: a tower [`Layer`](tower::Layer) that puts axum routes behind x402;
+//! - [`middleware`]: a tower [`Layer`](tower::Layer) that puts axum routes behind x402,
+//!   pricing canonical paths ([`path`]);
 //! - [`client`]: a paying HTTP client with a [`SpendPolicy`](policy::SpendPolicy).
 
 pub mod chain;
@@ -22,13 +23,16 @@ pub mod client;
 pub mod codec;
 pub mod eip712;
 pub mod facilitator;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod middleware;
+pub mod path;
 pub mod policy;
 pub mod reason;
 pub mod server;
 pub mod types;
 
-pub use chain::{Chain, ChainError, JsonRpcChain};
+pub use chain::{Chain, ChainError, JsonRpcChain, TxStatus};
 pub use facilitator::{Facilitator, FacilitatorConfig, TokenInfo};
 pub use types::*;
 

@@ -11,6 +11,13 @@
 //!   effects); the handler's response is then released whatever its status.
 //! - One payment pays for exactly one request: the facilitator reports success for at most
 //!   one settle per authorization, and a response is released only after that success.
+//! - Paths are priced in their canonical form ([`crate::path::canonical`]): `//expensive`,
+//!   `/%65xpensive` or `/x/../expensive` cost what `/expensive` costs, and the request is
+//!   passed on with exactly the path that was priced. Paths that cannot be made canonical
+//!   safely (an escaped `/`, `..;/`, …) are refused with 400. A route matches with or
+//!   without a trailing `/`.
+//! - A handler response is buffered up to [`X402Config::max_response_bytes`] (16 MiB by
+//!   default); a larger one is a 502 and is not charged.
 //! - [`cors`] exposes the x402 headers to browsers.
 
 use std::convert::Infallible;
@@ -122,13 +129,25 @@ impl PaidRoute {
         }
     }
 
-    fn matches(&self, method: &Method, path: &str) -> bool {
+    /// Whether this route prices `path` (canonical) for `method`.
+    pub fn matches(&self, method: &Method, path: &str) -> bool {
         if self.method.as_ref().is_some_and(|m| m != method) {
             return false;
         }
+        let trimmed = |p: &str| -> String {
+            let t = p.trim_end_matches('/');
+            if t.is_empty() {
+                "/".into()
+            } else {
+                t.to_string()
+            }
+        };
         match self.path.strip_suffix('*') {
-            Some(prefix) => path.starts_with(prefix),
-            None => self.path == path,
+            // `/premium/*` covers `/premium/…` and the directory `/premium` itself.
+            Some(prefix) => {
+                path.starts_with(prefix) || (prefix.ends_with('/') && trimmed(prefix) == path)
+            }
+            None => trimmed(&self.path) == trimmed(path),
         }
     }
 }
@@ -144,7 +163,12 @@ pub struct X402Config {
     pub routes: Vec<PaidRoute>,
     /// Price of every other path (`path` ignored); `None`: other paths are free.
     pub default_route: Option<PaidRoute>,
+    /// Largest handler response buffered before settling (handler-first routes).
+    pub max_response_bytes: usize,
 }
+
+/// Default of [`X402Config::max_response_bytes`].
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The layer.
 #[derive(Clone)]
@@ -275,12 +299,40 @@ fn resource_url(req: &Request<Body>) -> String {
     format!("http://{host}{pq}")
 }
 
-async fn handle<S>(config: Arc<X402Config>, mut inner: S, req: Request<Body>) -> Response<Body>
+/// Rewrites `req` to its canonical path (query kept), or the 400 refusing it.
+#[allow(clippy::result_large_err)]
+fn canonicalize(req: &mut Request<Body>) -> Result<String, Response<Body>> {
+    let path = crate::path::canonical(req.uri().path()).map_err(|e| {
+        error_response(
+            StatusCode::BAD_REQUEST,
+            &format!("request path refused: {e}"),
+        )
+    })?;
+    if path != req.uri().path() {
+        let pq = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(
+            pq.parse()
+                .map_err(|_| error_response(StatusCode::BAD_REQUEST, "request path refused"))?,
+        );
+        *req.uri_mut() = axum::http::Uri::from_parts(parts)
+            .map_err(|_| error_response(StatusCode::BAD_REQUEST, "request path refused"))?;
+    }
+    Ok(path)
+}
+
+async fn handle<S>(config: Arc<X402Config>, mut inner: S, mut req: Request<Body>) -> Response<Body>
 where
     S: Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Send,
     S::Future: Send,
 {
-    let path = req.uri().path().to_string();
+    let path = match canonicalize(&mut req) {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let route = config
         .routes
         .iter()
@@ -436,11 +488,21 @@ where
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    let body = match body.collect().await {
+    let body = match http_body_util::Limited::new(body, config.max_response_bytes)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
         Err(e) => {
-            tracing::warn!(error = %e, "x402: handler body failed; not charged");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed");
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            tracing::warn!(error = %e, too_large, "x402: handler body failed; not charged");
+            return if too_large {
+                error_response(StatusCode::BAD_GATEWAY, "response too large; not charged")
+            } else {
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "handler failed")
+            };
         }
     };
     let s = settle().await;

@@ -82,9 +82,9 @@ process.once('exit', () => {
 });
 
 /** Spawns `txnchain <args>` and resolves once it prints `Listening on <addr>`. */
-export function spawnTxnchain(args, { timeoutMs = 30_000 } = {}) {
+export function spawnTxnchain(args, { timeoutMs = 30_000, env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(txnchainBin(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+    const proc = spawn(txnchainBin(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env } });
     live.add(proc);
     let out = '';
     let done = false;
@@ -130,10 +130,10 @@ export function spawnTxnchain(args, { timeoutMs = 30_000 } = {}) {
   });
 }
 
-/** Runs `txnchain <args>` to completion. */
-export function runTxnchain(args, { timeoutMs = 60_000 } = {}) {
+/** Runs `txnchain <args>` to completion; secrets go in `env`, never in `args`. */
+export function runTxnchain(args, { timeoutMs = 60_000, env = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(txnchainBin(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '0' } });
+    const proc = spawn(txnchainBin(), args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_BACKTRACE: '0', ...env } });
     let stdout = '';
     let stderr = '';
     proc.stdout.on('data', (d) => (stdout += d.toString()));

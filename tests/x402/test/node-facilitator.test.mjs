@@ -49,7 +49,7 @@ describe('txnchain node --x402-facilitator', () => {
   it('settles for an allowed payee, once, and the node never prints the key', async () => {
     const payer = devAccount(3).address;
     const [before0, beforeTo] = [await tusd(c.publicClient, payer), await tusd(c.publicClient, payTo)];
-    const out = await runTxnchain(['pay', '--key', devKeyHex(3), '--max', '0.01', '--ledger', join(node.dataDir, 'spend.json'), `${paywall.url}/report`]);
+    const out = await runTxnchain(['pay', '--max', '0.01', '--ledger', join(node.dataDir, 'spend.json'), `${paywall.url}/report`], { env: { TXNCHAIN_PAY_KEY: devKeyHex(3) } });
     assert.equal(out.code, 0, out.stderr);
     assert.equal(JSON.parse(out.stdout).report, 42);
     assert.match(out.stderr, /"success": true/);
@@ -62,7 +62,7 @@ describe('txnchain node --x402-facilitator', () => {
   it('refuses a payee outside the allow-list and moves nothing', async () => {
     const payer = devAccount(4).address;
     const before0 = await tusd(c.publicClient, payer);
-    const out = await runTxnchain(['pay', '--key', devKeyHex(4), '--max', '0.01', '--ledger', join(node.dataDir, 'spend2.json'), `${refused.url}/report`]);
+    const out = await runTxnchain(['pay', '--max', '0.01', '--ledger', join(node.dataDir, 'spend2.json'), `${refused.url}/report`], { env: { TXNCHAIN_PAY_KEY: devKeyHex(4) } });
     assert.notEqual(out.code, 0);
     assert.match(out.stdout + out.stderr, /payee/i, out.stdout + out.stderr);
     assert.equal(await tusd(c.publicClient, payer), before0);

@@ -71,9 +71,10 @@ test('standalone facilitator: replay after its restart → original tx via eth_g
   const payer = devAccount(4);
   const payTo = devAccount(6).address;
   const required = requiredFor(payTo);
-  const args = ['facilitator', '--rpc', node.url, '--key', devKeyHex(9), '--listen', '127.0.0.1:0', '--allow-pay-to', payTo];
+  const args = ['facilitator', '--rpc', node.url, '--listen', '127.0.0.1:0', '--allow-pay-to', payTo];
+  const env = { TXNCHAIN_FACILITATOR_KEYS: devKeyHex(9) };
   const { payload } = await makePayment(payer, required);
-  let fac = await spawnTxnchain(args);
+  let fac = await spawnTxnchain(args, { env });
   let first;
   try {
     first = await settle(fac.url, payload, required.accepts[0]);
@@ -81,7 +82,7 @@ test('standalone facilitator: replay after its restart → original tx via eth_g
   } finally {
     await fac.stop();
   }
-  fac = await spawnTxnchain(args);
+  fac = await spawnTxnchain(args, { env });
   try {
     const again = await settle(fac.url, payload, required.accepts[0]);
     assert.equal(again.success, false);

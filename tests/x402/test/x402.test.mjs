@@ -136,7 +136,7 @@ describe('reference server ← our facilitator and our client', () => {
   test('(b) our Rust client (txnchain pay) buys from @x402/express settling through our facilitator', async () => {
     const payer = devAccount(2);
     const [p0, r0] = await balances(payer.address, payTo2);
-    const out = await runTxnchain(['pay', '--key', devKeyHex(2), '--ledger', `${node.dataDir}/spend.json`, `${url}/weather`]);
+    const out = await runTxnchain(['pay', '--ledger', `${node.dataDir}/spend.json`, `${url}/weather`], { env: { TXNCHAIN_PAY_KEY: devKeyHex(2) } });
     assert.equal(out.code, 0, out.stderr);
     assert.deepEqual(JSON.parse(out.stdout), { weather: 'sunny' });
     assert.match(out.stderr, /"success": true/);
@@ -149,7 +149,7 @@ describe('reference server ← our facilitator and our client', () => {
   test('(b) our client refuses over its spend policy without signing', async () => {
     const payer = devAccount(2);
     const [p0] = await balances(payer.address);
-    const out = await runTxnchain(['pay', '--key', devKeyHex(2), '--max', '0.01', '--ledger', `${node.dataDir}/spend.json`, `${url}/weather`]);
+    const out = await runTxnchain(['pay', '--max', '0.01', '--ledger', `${node.dataDir}/spend.json`, `${url}/weather`], { env: { TXNCHAIN_PAY_KEY: devKeyHex(2) } });
     assert.equal(out.code, 2);
     assert.match(out.stderr, /exceeds the maximum per request/);
     assert.deepEqual(await balances(payer.address), [p0]);
@@ -288,7 +288,7 @@ describe('failures: right reason, nothing moves twice', () => {
     }
   });
   test('a settle for a payee the facilitator does not serve', async () => {
-    const fac = await spawnTxnchain(['facilitator', '--rpc', node.url, '--key', devKeyHex(9), '--listen', '127.0.0.1:0', '--allow-pay-to', devAccount(6).address]);
+    const fac = await spawnTxnchain(['facilitator', '--rpc', node.url, '--listen', '127.0.0.1:0', '--allow-pay-to', devAccount(6).address], { env: { TXNCHAIN_FACILITATOR_KEYS: devKeyHex(9) } });
     try {
       const { payload } = await makePayment(payer, required);
       const [p0, r0] = await balances(payer.address, payTo);

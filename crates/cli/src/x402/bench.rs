@@ -239,6 +239,7 @@ pub async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
     let price = txnchain_x402::parse_units(&a.price, asset.decimals)?;
     let pay_to = Address::repeat_byte(0x42);
     let layer = X402Layer::new(X402Config {
+        max_response_bytes: txnchain_x402::middleware::DEFAULT_MAX_RESPONSE_BYTES,
         asset,
         facilitator,
         routes: vec![PaidRoute::new("/data", price, pay_to)],

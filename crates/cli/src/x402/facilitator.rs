@@ -2,16 +2,27 @@
 //!
 //! It trusts its RPC endpoint: balances, authorization state, simulations and receipts all
 //! come from it. Run it against a node you operate.
+//!
+//! Settlement keys and bearer tokens come from files (`--key-file`, `--bearer-token-file`)
+//! or the environment (`TXNCHAIN_FACILITATOR_KEYS`, `TXNCHAIN_FACILITATOR_TOKENS`), never
+//! from the command line.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use alloy_primitives::Address;
 use alloy_sol_types::{SolCall, sol};
 use anyhow::Context;
 use txnchain_x402::chain::CallOutcome;
-use txnchain_x402::server::{Access, ServerConfig};
+use txnchain_x402::server::{Access, BearerTokens, ServerConfig};
+
+use crate::secrets;
+
+/// Environment variable holding settlement keys when no key file is given.
+pub const KEYS_ENV: &str = "TXNCHAIN_FACILITATOR_KEYS";
+/// Environment variable holding bearer tokens when no token file is given.
+pub const TOKENS_ENV: &str = "TXNCHAIN_FACILITATOR_TOKENS";
 use txnchain_x402::{Chain, Facilitator, FacilitatorConfig, JsonRpcChain, TokenInfo};
 
 sol! {
@@ -29,14 +40,10 @@ pub struct FacilitatorArgs {
     /// JSON-RPC endpoint of the chain (trusted).
     #[arg(long)]
     rpc: String,
-    /// Settlement key (hex); repeat for a pool. Also TXNCHAIN_FACILITATOR_KEYS (comma-separated).
-    #[arg(
-        long = "key",
-        env = "TXNCHAIN_FACILITATOR_KEYS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    keys: Vec<String>,
+    /// File of settlement keys (hex, one per line or comma-separated; keep it mode 0600).
+    /// Without it, the TXNCHAIN_FACILITATOR_KEYS environment variable.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
     /// Address to serve on (`/verify`, `/settle`, `/supported`, `/metrics`, also under `/x402`).
     #[arg(long, default_value = "127.0.0.1:8403")]
     listen: SocketAddr,
@@ -46,21 +53,22 @@ pub struct FacilitatorArgs {
     /// Settle only for these payees (repeat).
     #[arg(long = "allow-pay-to")]
     allow_pay_to: Vec<Address>,
-    /// Settle for any payee on requests bearing one of these tokens (repeat). Also
-    /// TXNCHAIN_FACILITATOR_TOKENS (comma-separated).
-    #[arg(
-        long = "bearer-token",
-        env = "TXNCHAIN_FACILITATOR_TOKENS",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    bearer_tokens: Vec<String>,
+    /// File of bearer tokens, one per line: a request bearing one is settled for any payee.
+    /// Without it, the TXNCHAIN_FACILITATOR_TOKENS environment variable (comma-separated).
+    #[arg(long)]
+    bearer_token_file: Option<PathBuf>,
     /// Settle for every payee (dev only: the facilitator pays the gas).
     #[arg(long)]
     open: bool,
-    /// verify + settle requests per second per client IP.
+    /// verify + settle requests per second per client address (IPv6: per /64).
     #[arg(long, default_value_t = 200)]
     rate_limit: u32,
+    /// verify + settle requests per second over all clients.
+    #[arg(long)]
+    global_rate_limit: Option<u32>,
+    /// Reverse proxies (comma-separated IPs) whose X-Forwarded-For names the client.
+    #[arg(long)]
+    trusted_proxy: Option<String>,
 }
 
 async fn view<T: SolCall>(
@@ -79,23 +87,32 @@ async fn view<T: SolCall>(
 
 /// Runs the facilitator until interrupted.
 pub async fn run(a: FacilitatorArgs) -> anyhow::Result<()> {
-    let keys = a
-        .keys
-        .iter()
-        .filter(|k| !k.trim().is_empty())
-        .map(|k| super::parse_key(k))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    anyhow::ensure!(!keys.is_empty(), "at least one --key is required");
+    let source = a
+        .key_file
+        .as_ref()
+        .map_or_else(|| KEYS_ENV.to_string(), |p| p.display().to_string());
+    let keys = match secrets::from_file_or_env(a.key_file.as_deref(), KEYS_ENV)? {
+        Some(text) => secrets::parse_keys(&text, &source)?,
+        None => vec![],
+    };
+    anyhow::ensure!(
+        !keys.is_empty(),
+        "settlement keys are required: --key-file PATH or {KEYS_ENV}"
+    );
+    let tokens = match secrets::from_file_or_env(a.bearer_token_file.as_deref(), TOKENS_ENV)? {
+        Some(text) => BearerTokens::new(secrets::entries(&text)),
+        None => BearerTokens::default(),
+    };
     let access = if a.open {
         Access::Open
     } else {
         anyhow::ensure!(
-            !a.allow_pay_to.is_empty() || !a.bearer_tokens.is_empty(),
-            "refusing to start: give --allow-pay-to, --bearer-token, or --open (dev)"
+            !a.allow_pay_to.is_empty() || !tokens.is_empty(),
+            "refusing to start: give --allow-pay-to, bearer tokens (--bearer-token-file / {TOKENS_ENV}), or --open (dev)"
         );
         Access::Restricted {
             pay_to: a.allow_pay_to.iter().copied().collect(),
-            tokens: a.bearer_tokens.iter().cloned().collect::<HashSet<_>>(),
+            tokens,
         }
     };
     let chain = JsonRpcChain::connect(&a.rpc)
@@ -112,13 +129,12 @@ pub async fn run(a: FacilitatorArgs) -> anyhow::Result<()> {
     let chain_id = chain.chain_id();
     let facilitator = Facilitator::new(chain, FacilitatorConfig::new(token.clone(), keys))?;
     facilitator.check_balances().await;
-    let routes = txnchain_x402::server::router(
-        facilitator.clone(),
-        ServerConfig {
-            access,
-            rate_limit_per_sec: a.rate_limit,
-        },
-    );
+    let mut server = ServerConfig::new(access, a.rate_limit);
+    server.global_rate_limit_per_sec = a.global_rate_limit;
+    if let Some(list) = &a.trusted_proxy {
+        server.trusted_proxies = txnchain_http::TrustedProxies::parse(list)?;
+    }
+    let routes = txnchain_x402::server::router(facilitator.clone(), server);
     let app = axum::Router::new()
         .nest("/x402", routes.clone())
         .merge(routes);
@@ -136,11 +152,12 @@ pub async fn run(a: FacilitatorArgs) -> anyhow::Result<()> {
             f2.check_balances().await;
         }
     });
-    axum::serve(
+    txnchain_http::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app,
+        txnchain_http::ServeLimits::default(),
+        crate::wait_for_signal(),
     )
-    .with_graceful_shutdown(crate::wait_for_signal())
     .await?;
     Ok(())
 }

@@ -1,5 +1,10 @@
-//! `txnchain pay [--max 0.05] [--key …] <url>`: fetch a URL, paying its x402 price within a
-//! spend policy; prints the body (stdout) and the decoded settlement receipt (stderr).
+//! `txnchain pay [--max 0.05] <url>`: fetch a URL, paying its x402 price within a spend
+//! policy; prints the body (stdout) and the decoded settlement receipt (stderr).
+//!
+//! The payer key comes from `--key-file` or `TXNCHAIN_PAY_KEY`, never the command line. A
+//! payment refused after signing stays counted against the daily cap until the chain shows
+//! it unusable: with `--rpc URL`, expired-and-unused (or cancelled) authorizations are given
+//! back before paying.
 
 use std::path::PathBuf;
 
@@ -12,9 +17,14 @@ use txnchain_x402::policy::{SpendLimits, SpendPolicy};
 pub struct PayArgs {
     /// URL to fetch.
     url: String,
-    /// Payer key (hex). Also TXNCHAIN_PAY_KEY.
-    #[arg(long, env = "TXNCHAIN_PAY_KEY", hide_env_values = true)]
-    key: String,
+    /// File holding the payer key (hex). Without it, the TXNCHAIN_PAY_KEY environment
+    /// variable.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+    /// JSON-RPC endpoint of the chain, to give back authorizations that can no longer be
+    /// used (expired unused, or cancelled) before paying.
+    #[arg(long)]
+    rpc: Option<String>,
     /// Most one request may cost, in token units (6 decimals).
     #[arg(long, default_value = "0.05")]
     max: String,
@@ -41,9 +51,16 @@ pub struct PayArgs {
     data: Option<String>,
 }
 
+/// Environment variable holding the payer key when no key file is given.
+pub const KEY_ENV: &str = "TXNCHAIN_PAY_KEY";
+
 /// Runs the command; returns the exit code.
 pub async fn run(a: PayArgs) -> anyhow::Result<i32> {
-    let signer = super::parse_key(&a.key)?;
+    let Some(key) = crate::secrets::from_file_or_env(a.key_file.as_deref(), KEY_ENV)? else {
+        anyhow::bail!("a payer key is required: --key-file PATH or {KEY_ENV}");
+    };
+    let signer = crate::secrets::parse_key(&key)?;
+    drop(key);
     let ledger = a.ledger.clone().or_else(|| {
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".txnchain").join("x402-spend.json"))
     });
@@ -56,6 +73,16 @@ pub async fn run(a: PayArgs) -> anyhow::Result<i32> {
     };
     let policy = SpendPolicy::new(limits, ledger)?;
     let client = txnchain_x402::client::PayingClient::new(signer, policy)?;
+    if let Some(rpc) = &a.rpc {
+        let chain = txnchain_x402::JsonRpcChain::connect(rpc).await?;
+        let back = client.reconcile(&chain).await?;
+        if !back.is_zero() {
+            eprintln!(
+                "gave back {} (authorizations that can no longer be used)",
+                txnchain_x402::format_units(back, 6)
+            );
+        }
+    }
     let method = reqwest::Method::from_bytes(a.method.as_bytes())?;
     let mut req = client.http().request(method, &a.url);
     if let Some(d) = &a.data {

@@ -1,4 +1,9 @@
 //! `txnchain paywall`: a reverse proxy that puts an existing HTTP service behind x402.
+//!
+//! Prices apply to canonical paths, and the upstream receives exactly the path that was
+//! priced ([`txnchain_x402::path`]). Request bodies (16 MiB, 30 s) and upstream responses
+//! (`--max-response-bytes`, 16 MiB by default) are bounded; the facilitator token comes from
+//! `--facilitator-token-file` or `TXNCHAIN_FACILITATOR_TOKEN`, never the command line.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,9 +41,13 @@ pub struct PaywallArgs {
     /// Facilitator base URL (the node serves one at /x402).
     #[arg(long, default_value = "http://127.0.0.1:8545/x402")]
     facilitator: String,
-    /// Bearer token for the facilitator. Also TXNCHAIN_FACILITATOR_TOKEN.
-    #[arg(long, env = "TXNCHAIN_FACILITATOR_TOKEN", hide_env_values = true)]
-    facilitator_token: Option<String>,
+    /// File holding the bearer token for the facilitator. Without it, the
+    /// TXNCHAIN_FACILITATOR_TOKEN environment variable (if set).
+    #[arg(long)]
+    facilitator_token_file: Option<std::path::PathBuf>,
+    /// Largest upstream response passed on (bytes); a larger one is a 502, not charged.
+    #[arg(long, default_value_t = txnchain_x402::middleware::DEFAULT_MAX_RESPONSE_BYTES)]
+    max_response_bytes: usize,
     /// Description shown to payers.
     #[arg(long)]
     description: Option<String>,
@@ -47,7 +56,12 @@ pub struct PaywallArgs {
 struct Proxy {
     http: reqwest::Client,
     upstream: String,
+    max_response_bytes: usize,
 }
+
+/// Largest request body passed to the upstream, and the time to receive it.
+const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+const REQUEST_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 const HOP: &[&str] = &[
     "connection",
@@ -83,7 +97,7 @@ async fn forward_inner(p: &Proxy, req: Request<Body>) -> anyhow::Result<Response
         .map(|x| x.as_str())
         .unwrap_or("/");
     let url = format!("{}{pq}", p.upstream.trim_end_matches('/'));
-    let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await?;
+    let body = txnchain_http::read_limited(body, MAX_REQUEST_BYTES, REQUEST_BODY_TIMEOUT).await?;
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())?;
     let mut out = p.http.request(method, url).body(body);
     for (k, v) in &parts.headers {
@@ -98,14 +112,19 @@ async fn forward_inner(p: &Proxy, req: Request<Body>) -> anyhow::Result<Response
             builder = builder.header(k.as_str(), v.as_bytes());
         }
     }
-    let bytes = resp.bytes().await?;
+    let bytes = txnchain_x402::client::read_body(resp, p.max_response_bytes).await?;
     Ok(builder.body(Body::from(bytes))?)
 }
 
 /// Runs the paywall until interrupted.
 pub async fn run(a: PaywallArgs) -> anyhow::Result<()> {
     txnchain_x402::install_crypto_provider();
-    let facilitator = HttpFacilitator::new(&a.facilitator, a.facilitator_token.clone())?;
+    let token = crate::secrets::from_file_or_env(
+        a.facilitator_token_file.as_deref(),
+        "TXNCHAIN_FACILITATOR_TOKEN",
+    )?
+    .map(|t| t.trim().to_string());
+    let facilitator = HttpFacilitator::new(&a.facilitator, token)?;
     let asset = PaymentAsset::from_facilitator(&facilitator)
         .await
         .with_context(|| format!("learning the token from {}/supported", a.facilitator))?;
@@ -153,10 +172,14 @@ pub async fn run(a: PaywallArgs) -> anyhow::Result<()> {
         facilitator,
         routes,
         default_route: Some(default),
+        max_response_bytes: a.max_response_bytes,
     });
     let proxy = Arc::new(Proxy {
-        http: reqwest::Client::builder().build()?,
+        http: reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(120))
+            .build()?,
         upstream: a.upstream.clone(),
+        max_response_bytes: a.max_response_bytes,
     });
     let app = axum::Router::new()
         .fallback(forward)
@@ -165,8 +188,12 @@ pub async fn run(a: PaywallArgs) -> anyhow::Result<()> {
         .layer(cors());
     let listener = tokio::net::TcpListener::bind(a.listen).await?;
     println!("Listening on {}", listener.local_addr()?);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(crate::wait_for_signal())
-        .await?;
+    txnchain_http::serve(
+        listener,
+        app,
+        txnchain_http::ServeLimits::default(),
+        crate::wait_for_signal(),
+    )
+    .await?;
     Ok(())
 }
