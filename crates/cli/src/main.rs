@@ -144,16 +144,29 @@ struct TeeArgs {
     /// TDX: directory holding DCAP collateral to include in evidence.
     #[arg(long)]
     tdx_collateral_dir: Option<PathBuf>,
+    /// The network's verification policy (TOML, as for `attest verify --policy`): its
+    /// minimum TCB is the floor for this node's sealing (SEV-SNP keys are derived at the
+    /// committed TCB, never below it, and blobs bound below it are refused).
+    #[arg(long)]
+    tee_policy: Option<PathBuf>,
 }
 
 impl TeeArgs {
-    fn platform(&self) -> txnchain_tee::PlatformConfig {
-        txnchain_tee::PlatformConfig {
+    fn platform(&self) -> anyhow::Result<txnchain_tee::PlatformConfig> {
+        let sealing = match &self.tee_policy {
+            Some(path) => txnchain_tee::sealing::SealingConfig::from_policy(
+                &txnchain_tee::Policy::load(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+            None => Default::default(),
+        };
+        Ok(txnchain_tee::PlatformConfig {
             configfs_root: self.tsm_root.clone(),
             snp_cert_dir: self.snp_cert_dir.clone(),
             tdx_collateral_dir: self.tdx_collateral_dir.clone(),
+            sealing,
             ..Default::default()
-        }
+        })
     }
 }
 
@@ -349,7 +362,7 @@ fn main() -> anyhow::Result<()> {
                     archive: c.archive,
                     cors_origins: Some(vec!["*".into()]),
                     tee: a.tee.tee.unwrap_or(txnchain_tee::TeeChoice::Virtual),
-                    platform: a.tee.platform(),
+                    platform: a.tee.platform()?,
                     x402: Some(txnchain_node::x402::X402Config::dev()?),
                     admin_listen: c.admin_listen,
                     admin_methods_public: true,
@@ -371,7 +384,7 @@ fn main() -> anyhow::Result<()> {
                     archive: c.archive,
                     cors_origins: None,
                     tee: a.tee.tee.unwrap_or_default(),
-                    platform: a.tee.platform(),
+                    platform: a.tee.platform()?,
                     x402,
                     admin_listen: c.admin_listen,
                     admin_methods_public: false,

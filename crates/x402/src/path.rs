@@ -59,16 +59,18 @@ fn hex(b: u8) -> Option<u8> {
 fn normalize_escapes(path: &str) -> Result<String, PathError> {
     let bytes = path.as_bytes();
     let mut out = String::with_capacity(path.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%' {
+    let mut chars = path.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '%' {
             let (Some(hi), Some(lo)) = (
                 bytes.get(i + 1).copied().and_then(hex),
                 bytes.get(i + 2).copied().and_then(hex),
             ) else {
                 return Err(PathError::BadEscape);
             };
+            // The two hex digits are ASCII: skip them.
+            chars.next();
+            chars.next();
             let decoded = hi * 16 + lo;
             if decoded < 0x20 || matches!(decoded, b'/' | b'\\' | b'%' | 0x7f) {
                 return Err(PathError::EscapedSeparator);
@@ -79,16 +81,14 @@ fn normalize_escapes(path: &str) -> Result<String, PathError> {
                 out.push('%');
                 out.push_str(&format!("{decoded:02X}"));
             }
-            i += 3;
             continue;
         }
-        if b == b'\\' || b < 0x20 || b == 0x7f {
+        if c == '\\' || c.is_control() {
             return Err(PathError::BadCharacter);
         }
-        // Non-ASCII bytes only arrive percent-encoded in an `http::Uri`; pass anything else
-        // through as it is.
-        out.push(b as char);
-        i += 1;
+        // Non-ASCII only arrives percent-encoded in an `http::Uri`; anything else passes
+        // through as the character it is.
+        out.push(c);
     }
     Ok(out)
 }
@@ -162,6 +162,8 @@ mod tests {
         assert_eq!(canonical("/.").as_deref(), Ok("/"));
         assert_eq!(canonical("/a%2b").as_deref(), Ok("/a%2B"));
         assert_eq!(canonical("/caf%c3%a9").as_deref(), Ok("/caf%C3%A9"));
+        // Found by the fuzzer: raw non-ASCII must stay the same characters.
+        assert_eq!(canonical("/x/./x\u{49a};pensi").as_deref(), Ok("/x/x\u{49a};pensi"));
     }
 
     #[test]
