@@ -216,7 +216,8 @@ pub async fn serve_with(
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(limits.max_header_bytes.max(8192))
+            .max_header_size(limits.max_header_bytes.max(1024))
+            .max_headers(128)
             .keep_alive(true);
         let conn = builder.serve_connection(io, service).with_upgrades();
         let mut stop = stop_rx.clone();

@@ -219,3 +219,21 @@ async fn the_global_cap_holds() {
     assert!(text.contains("too many connections (limit 4)"), "{text}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_oversized_request_head_is_refused() {
+    let server = start(ServeLimits::default()).await;
+    let mut s = connect_from([127, 0, 0, 6], server.addr).await;
+    let mut req = b"GET / HTTP/1.1\r\nhost: x\r\nx-big: ".to_vec();
+    req.extend(std::iter::repeat_n(b'a', 100_000));
+    req.extend_from_slice(b"\r\n\r\n");
+    let _ = s.write_all(&req).await;
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    server.stop().await;
+}
