@@ -99,7 +99,7 @@ struct LimitArgs {
     #[arg(long, default_value_t = 256)]
     max_connections_per_ip: usize,
     /// HTTP JSON-RPC requests in flight per client address at most.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 128)]
     max_requests_per_ip: usize,
     /// WebSocket connections per client address at most.
     #[arg(long, default_value_t = 64)]

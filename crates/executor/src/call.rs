@@ -53,6 +53,9 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest trace, in bytes of its JSON encoding (estimated while recording).
     pub max_trace_bytes: usize,
+    /// Whether `deadline` is the request's own (earlier than the EVM timeout): running past
+    /// it is then [`ExecError::RequestDeadline`], not the EVM timeout.
+    pub request_deadline: bool,
 }
 
 impl Limits {
@@ -62,6 +65,7 @@ impl Limits {
             deadline: Instant::now() + timeout,
             timeout,
             max_trace_bytes: 25_000_000,
+            request_deadline: false,
         }
     }
 
@@ -72,6 +76,7 @@ impl Limits {
             && o < self.deadline
         {
             self.deadline = o;
+            self.request_deadline = true;
         }
         self
     }
@@ -124,6 +129,7 @@ impl Guard {
     fn outcome(&self) -> Result<(), ExecError> {
         match self.stopped {
             None => Ok(()),
+            Some(Stop::Deadline) if self.limits.request_deadline => Err(ExecError::RequestDeadline),
             Some(Stop::Deadline) => Err(ExecError::Timeout {
                 timeout: self.limits.timeout,
             }),
@@ -253,6 +259,23 @@ pub fn estimate_gas<S: StateSource>(
     cap: u64,
     limits: &Limits,
 ) -> Result<u64, EstimateError> {
+    // geth's shortcut: a plain value transfer to an account without code costs exactly
+    // 21,000 if it succeeds with that (tools compare against it).
+    const TX_GAS: u64 = 21_000;
+    if input.data.is_empty()
+        && let Some(to) = input.to
+        && cap >= TX_GAS
+        && revm::DatabaseRef::basic_ref(overlay, to)?
+            .is_none_or(|a| a.code_hash == revm::primitives::KECCAK_EMPTY)
+    {
+        let mut plain = input.clone();
+        plain.gas = TX_GAS;
+        if let Ok(r) = call(chain, ctx, overlay, &plain, limits)
+            && r.result.is_success()
+        {
+            return Ok(TX_GAS);
+        }
+    }
     let mut probe = input.clone();
     probe.gas = cap;
     let first = call(chain, ctx, overlay, &probe, limits)?;

@@ -32,6 +32,10 @@ pub enum ExecError {
         /// The timeout that applied.
         timeout: std::time::Duration,
     },
+    /// A call ran past its request's own deadline (its batch's budget, or the request
+    /// timeout), which came before the EVM timeout.
+    #[error("request timed out")]
+    RequestDeadline,
     /// A trace grew past its size budget.
     #[error(
         "trace too large: more than {limit} bytes; set a smaller \"limit\", or disable stack and memory capture"

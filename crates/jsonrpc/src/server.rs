@@ -112,7 +112,7 @@ impl Default for ServerConfig {
             max_batch_response_bytes: 25 * 1000 * 1000,
             max_response_bytes: 25 * 1000 * 1000,
             max_http_requests: 1024,
-            max_http_requests_per_client: 256,
+            max_http_requests_per_client: 128,
             max_ws_connections: 1024,
             max_ws_connections_per_client: 64,
             max_ws_message_bytes: 32 * 1024 * 1024,
@@ -160,6 +160,9 @@ impl<Ctx> ServerState<Ctx> {
             let mut resp = plain(status, e.to_string());
             resp.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            // A refused client's connection is not kept open to count against its share.
+            resp.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
             Box::new(resp)
         })
     }

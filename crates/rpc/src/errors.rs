@@ -45,6 +45,7 @@ pub fn storage(e: StorageError) -> RpcError {
 pub fn exec(e: ExecError) -> RpcError {
     match e {
         ExecError::Storage(s) => storage(s),
+        ExecError::RequestDeadline => RpcError::timeout(),
         ExecError::InvalidTransaction(msg) => RpcError::server(msg),
         other => RpcError::server(other.to_string()),
     }

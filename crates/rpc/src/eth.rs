@@ -335,7 +335,8 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         let f: Filter = p.required(0)?;
         to_value(api.get_logs(&f, call.deadline)?)
     });
-    reg_ctx!(m, "eth_newFilter", |api, p, call| {
+    // A filter can be megabytes of JSON: decode it on the call workers, not the runtime.
+    reg_heavy!(m, "eth_newFilter", |api, p, call| {
         p.check_max(1)?;
         let f: Filter = p.required(0)?;
         to_value(api.new_log_filter(f, call.client())?)

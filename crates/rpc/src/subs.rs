@@ -32,7 +32,11 @@ pub(crate) async fn subscribe(
                 .boxed())
         }
         "logs" => {
-            let filter: Filter = params.optional(1)?.unwrap_or_default();
+            // A filter can be megabytes of JSON: decode it off the async runtime.
+            let filter: Filter = tokio::task::spawn_blocking(move || params.optional(1))
+                .await
+                .map_err(|e| RpcError::internal(e.to_string()))??
+                .unwrap_or_default();
             crate::filters::check_filter(&filter)?;
             // Every block costs each logs subscription a match: count them per client.
             let quota = api

@@ -254,6 +254,12 @@ impl SpendPolicy {
     /// when `f` fails.
     fn update(&self, f: impl FnOnce(&mut State) -> Result<(), X402Error>) -> Result<(), X402Error> {
         let mut s = self.state.lock();
+        // Other processes (several `txnchain pay` at once) share the ledger file: hold its
+        // lock, and start from what is on disk, for the whole check-and-write.
+        let _file_lock = self.lock_ledger()?;
+        if let Some(on_disk) = self.read_ledger()? {
+            *s = on_disk;
+        }
         let d = today();
         if s.day != d {
             *s = State {
@@ -267,6 +273,48 @@ impl SpendPolicy {
         self.persist(&next)?;
         *s = next;
         Ok(())
+    }
+
+    /// An exclusive lock on `<ledger>.lock` (released when dropped); `None` without a ledger.
+    fn lock_ledger(&self) -> Result<Option<std::fs::File>, X402Error> {
+        let Some(p) = &self.ledger_path else {
+            return Ok(None);
+        };
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(p.with_extension("lock"))?;
+        f.lock()?;
+        Ok(Some(f))
+    }
+
+    /// Today's state as the ledger file holds it (`None`: no file, or another day).
+    fn read_ledger(&self) -> Result<Option<State>, X402Error> {
+        let Some(p) = &self.ledger_path else {
+            return Ok(None);
+        };
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let d: DayLedger = serde_json::from_str(&text).map_err(|e| {
+            X402Error::Policy(format!("spend ledger {} is corrupt: {e}", p.display()))
+        })?;
+        if d.day != today() {
+            return Ok(None);
+        }
+        let spent = U256::from_str(&d.spent)
+            .map_err(|_| X402Error::Policy(format!("spend ledger {}: bad total", p.display())))?;
+        Ok(Some(State {
+            day: d.day,
+            spent,
+            outstanding: d.outstanding,
+        }))
     }
 
     fn persist(&self, s: &State) -> Result<(), X402Error> {
@@ -361,6 +409,34 @@ mod tests {
             .filter(|ok| *ok)
             .count();
         assert_eq!(passed, 3);
+        assert_eq!(p.spent_today(), U256::from(90));
+    }
+
+    #[test]
+    fn policies_sharing_a_ledger_file_share_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spend.json");
+        let limits = SpendLimits {
+            max_per_day: Some(U256::from(100)),
+            ..Default::default()
+        };
+        // As several `txnchain pay` processes would: each its own policy on the same file.
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let (limits, path) = (limits.clone(), path.clone());
+                std::thread::spawn(move || {
+                    let p = SpendPolicy::new(limits, Some(path)).unwrap();
+                    p.reserve(&req("30")).is_ok()
+                })
+            })
+            .collect();
+        let passed = threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or(false))
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(passed, 3);
+        let p = SpendPolicy::new(limits, Some(path)).unwrap();
         assert_eq!(p.spent_today(), U256::from(90));
     }
 
