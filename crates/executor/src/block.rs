@@ -3,9 +3,10 @@
 use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header, proofs};
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{B256, Bloom, Bytes, U256};
+use revm::context::TxEnv;
 use revm::context::result::{EVMError, InvalidTransaction};
 use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
-use txnchain_primitives::{ChainSpec, RecoveredTx, SealedHeader, StoredReceipt};
+use txnchain_primitives::{ChainSpec, RecoveredTx, SealedHeader, StoredReceipt, TxRejection};
 use txnchain_storage::{PreparedState, Snapshot, StateChanges};
 
 pub use crate::env::BlockContext;
@@ -17,11 +18,37 @@ use crate::{ExecError, Overlay, StateSource};
 pub struct Skipped {
     /// The transaction.
     pub hash: B256,
-    /// geth-style reason.
-    pub reason: String,
+    /// Why.
+    pub why: SkipReason,
+}
+
+/// Why a block being built left a transaction out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The block has no room (count or gas) left for it: it may fit a later block.
+    BlockFull,
+    /// The EVM refused it.
+    Rejected(TxRejection),
+}
+
+impl SkipReason {
     /// `true` when the transaction can never be included (nonce too low, unaffordable…);
     /// `false` when it may fit a later block (nonce gap, block full).
-    pub permanent: bool,
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SkipReason::BlockFull => false,
+            SkipReason::Rejected(r) => r.is_permanent(),
+        }
+    }
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::BlockFull => f.write_str("block full"),
+            SkipReason::Rejected(r) => r.fmt(f),
+        }
+    }
 }
 
 /// The result of executing a block's transactions.
@@ -39,53 +66,72 @@ pub struct Executed {
     pub skipped: Vec<Skipped>,
 }
 
-/// geth's message for a transaction rejected by the EVM's validation.
-pub fn invalid_tx_message(e: &InvalidTransaction) -> (String, bool) {
+/// The [`TxRejection`] (geth's message) of a transaction `tx` that revm's validation refused
+/// in a block with `base_fee` on chain `chain_id`.
+pub fn rejection(e: &InvalidTransaction, tx: &TxEnv, base_fee: u64, chain_id: u64) -> TxRejection {
     use InvalidTransaction as I;
+    let max_fee = tx.gas_price;
     match e {
-        I::NonceTooLow { tx, state } => (
-            format!("nonce too low: next nonce {state}, tx nonce {tx}"),
-            true,
-        ),
-        I::NonceTooHigh { tx, state } => (
-            format!("nonce too high: next nonce {state}, tx nonce {tx}"),
-            false,
-        ),
-        I::LackOfFundForMaxFee { fee, balance } => (
-            format!("insufficient funds for gas * price + value: balance {balance}, tx cost {fee}"),
-            true,
-        ),
+        I::NonceTooLow { tx: n, state } => TxRejection::NonceTooLow {
+            next: *state,
+            tx: *n,
+        },
+        I::NonceTooHigh { tx: n, state } => TxRejection::NonceTooHigh {
+            next: *state,
+            tx: *n,
+        },
+        I::LackOfFundForMaxFee { fee, balance } => TxRejection::InsufficientFunds {
+            address: tx.caller,
+            have: **balance,
+            want: Box::new(alloy_primitives::U512::from(**fee)),
+        },
+        I::OverflowPaymentInTransaction => TxRejection::InsufficientFunds {
+            address: tx.caller,
+            have: U256::ZERO,
+            want: TxRejection::cost(tx.gas_limit, max_fee, tx.value),
+        },
         I::CallGasCostMoreThanGasLimit {
             initial_gas,
             gas_limit,
-        } => (
-            format!("intrinsic gas too low: gas {gas_limit}, minimum needed {initial_gas}"),
-            true,
-        ),
+        } => TxRejection::IntrinsicGasTooLow {
+            gas: *gas_limit,
+            needed: *initial_gas,
+        },
         I::GasFloorMoreThanGasLimit {
             gas_floor,
             gas_limit,
-        } => (
-            format!(
-                "insufficient gas for floor data gas cost: gas {gas_limit}, minimum needed {gas_floor}"
-            ),
-            true,
-        ),
-        I::CallerGasLimitMoreThanBlock => ("exceeds block gas limit".into(), true),
-        I::TxGasLimitGreaterThanCap { gas_limit, cap } => (
-            format!("transaction gas limit too high (cap: {cap}, tx: {gas_limit})"),
-            true,
-        ),
-        I::GasPriceLessThanBasefee => ("max fee per gas less than block base fee".into(), true),
-        I::PriorityFeeGreaterThanMaxFee => (
-            "max priority fee per gas higher than max fee per gas".into(),
-            true,
-        ),
-        I::RejectCallerWithCode => ("sender not an eoa".into(), true),
-        I::InvalidChainId | I::MissingChainId => ("invalid chain id for signer".into(), true),
-        I::CreateInitCodeSizeLimit => ("max initcode size exceeded".into(), true),
-        I::EmptyAuthorizationList => ("EIP-7702 transaction with empty auth list".into(), true),
-        other => (other.to_string(), true),
+        } => TxRejection::FloorDataGas {
+            gas: *gas_limit,
+            needed: *gas_floor,
+        },
+        I::CallerGasLimitMoreThanBlock => TxRejection::ExceedsBlockGasLimit,
+        I::TxGasLimitGreaterThanCap { gas_limit, cap } => TxRejection::GasLimitAboveCap {
+            cap: *cap,
+            gas: *gas_limit,
+        },
+        I::GasPriceLessThanBasefee => TxRejection::FeeCapBelowBaseFee {
+            address: tx.caller,
+            max_fee,
+            base_fee,
+        },
+        I::PriorityFeeGreaterThanMaxFee => TxRejection::TipAboveFeeCap {
+            address: tx.caller,
+            tip: tx.gas_priority_fee.unwrap_or_default(),
+            max_fee,
+        },
+        I::RejectCallerWithCode => TxRejection::SenderNotEoa { address: tx.caller },
+        I::InvalidChainId | I::MissingChainId => TxRejection::ChainIdMismatch {
+            have: tx.chain_id.unwrap_or_default(),
+            want: chain_id,
+        },
+        I::CreateInitCodeSizeLimit => TxRejection::InitCodeTooLarge {
+            size: tx.data.len(),
+            limit: 49_152,
+        },
+        I::EmptyAuthorizationList => TxRejection::EmptyAuthorizationList,
+        other => TxRejection::Evm {
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -115,8 +161,7 @@ pub fn execute_block<S: StateSource>(
             }
             out.skipped.push(Skipped {
                 hash: tx.hash,
-                reason: "block full".into(),
-                permanent: false,
+                why: SkipReason::BlockFull,
             });
             continue;
         }
@@ -126,25 +171,24 @@ pub fn execute_block<S: StateSource>(
             }
             out.skipped.push(Skipped {
                 hash: tx.hash,
-                reason: "block full".into(),
-                permanent: false,
+                why: SkipReason::BlockFull,
             });
             continue;
         }
-        let result = match evm.transact_commit(tx_env(&tx)) {
+        let env = tx_env(&tx);
+        let result = match evm.transact_commit(env.clone()) {
             Ok(r) => r,
             Err(EVMError::Transaction(e)) => {
-                let (reason, permanent) = invalid_tx_message(&e);
+                let rejection = rejection(&e, &env, ctx.base_fee, chain.chain_id);
                 if strict {
-                    return Err(ExecError::InvalidTransaction(format!(
-                        "{}: {reason}",
-                        tx.hash
-                    )));
+                    return Err(ExecError::InvalidInBlock {
+                        hash: tx.hash,
+                        rejection,
+                    });
                 }
                 out.skipped.push(Skipped {
                     hash: tx.hash,
-                    reason,
-                    permanent,
+                    why: SkipReason::Rejected(rejection),
                 });
                 continue;
             }
@@ -305,10 +349,14 @@ pub fn execute_prefix<S: StateSource>(
         .with_block(ctx.block_env())
         .build_mainnet();
     for tx in txs {
-        match evm.transact_commit(tx_env(tx)) {
+        let env = tx_env(tx);
+        match evm.transact_commit(env.clone()) {
             Ok(_) => {}
             Err(EVMError::Transaction(e)) => {
-                return Err(ExecError::InvalidTransaction(invalid_tx_message(&e).0));
+                return Err(ExecError::InvalidInBlock {
+                    hash: tx.hash,
+                    rejection: rejection(&e, &env, ctx.base_fee, chain.chain_id),
+                });
             }
             Err(EVMError::Database(e)) => return Err(e),
             Err(e) => return Err(ExecError::Evm(e.to_string())),

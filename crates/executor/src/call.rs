@@ -15,7 +15,7 @@ use alloy_rpc_types_eth::AccessList;
 use alloy_rpc_types_trace::geth::{
     GethDebugBuiltInTracerType, GethDebugTracerType, GethDebugTracingOptions, GethTrace, NoopFrame,
 };
-use revm::context::result::{EVMError, ExecutionResult, ResultAndState};
+use revm::context::result::{EVMError, ExecutionResult, HaltReason, ResultAndState};
 use revm::context::{CfgEnv, TxEnv};
 use revm::database_interface::WrapDatabaseRef;
 use revm::inspector::Inspector;
@@ -28,7 +28,6 @@ use revm_inspectors::access_list::AccessListInspector;
 use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
 use txnchain_primitives::ChainSpec;
 
-use crate::block::invalid_tx_message;
 use crate::env::{BlockContext, CallInput, call_env, cfg_env};
 use crate::{ExecError, Overlay, StateSource};
 
@@ -184,9 +183,14 @@ impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Guard {
     }
 }
 
-fn map_err(e: EVMError<ExecError>) -> ExecError {
+fn map_err(e: EVMError<ExecError>, tx: &TxEnv, ctx: &BlockContext, chain: &ChainSpec) -> ExecError {
     match e {
-        EVMError::Transaction(t) => ExecError::InvalidTransaction(invalid_tx_message(&t).0),
+        EVMError::Transaction(t) => ExecError::InvalidTransaction(crate::block::rejection(
+            &t,
+            tx,
+            ctx.base_fee,
+            chain.chain_id,
+        )),
         EVMError::Database(d) => d,
         EVMError::Header(h) => ExecError::InvalidBlock(h.to_string()),
         other => ExecError::Evm(other.to_string()),
@@ -223,12 +227,36 @@ pub fn call<S: StateSource>(
             .with_cfg(call_cfg(chain, ctx.number, input))
             .with_block(ctx.block_env())
             .build_mainnet_with_inspector(&mut guard);
-        evm.inspect_tx(tx)
+        evm.inspect_tx(tx.clone())
             .map(|r| ResultAndState::new(r.result, r.state))
-            .map_err(map_err)
+            .map_err(|e| map_err(e, &tx, ctx, chain))
     };
     guard.outcome()?;
     result
+}
+
+/// geth's message for a call that halted with `reason` after being given `gas`.
+pub fn halt_message(reason: &HaltReason, gas: u64) -> String {
+    use HaltReason as H;
+    match reason {
+        H::OutOfGas(_) => format!("out of gas: gas required exceeds allowance ({gas})"),
+        H::OpcodeNotFound | H::InvalidFEOpcode | H::NotActivated => "invalid opcode".into(),
+        H::StackOverflow => "stack limit reached 1024 (1023)".into(),
+        H::StackUnderflow => "stack underflow".into(),
+        H::InvalidJump => "invalid jump destination".into(),
+        H::OutOfOffset => "return data out of bounds".into(),
+        H::CreateCollision => "contract address collision".into(),
+        H::PrecompileError | H::PrecompileErrorWithContext(_) => {
+            "precompiled contract failed".into()
+        }
+        H::NonceOverflow => "nonce uint64 overflow".into(),
+        H::CreateContractSizeLimit => "max code size exceeded".into(),
+        H::CreateContractStartingWithEF => "invalid code: must not begin with 0xef".into(),
+        H::CreateInitCodeSizeLimit => "max initcode size exceeded".into(),
+        H::OverflowPayment | H::OutOfFunds => "insufficient balance for transfer".into(),
+        H::StateChangeDuringStaticCall | H::CallNotAllowedInsideStatic => "write protection".into(),
+        H::CallTooDeep => "max call depth exceeded".into(),
+    }
 }
 
 /// Why gas estimation failed.
@@ -239,7 +267,7 @@ pub enum EstimateError {
     /// The call fails even with all the gas allowed.
     GasRequiredExceedsAllowance(u64),
     /// The call halts for another reason.
-    Halted(String),
+    Halted(HaltReason),
     /// Validation or state error.
     Exec(ExecError),
 }
@@ -282,12 +310,11 @@ pub fn estimate_gas<S: StateSource>(
     let used = match first.result {
         ExecutionResult::Success { .. } => first.result.tx_gas_used(),
         ExecutionResult::Revert { output, .. } => return Err(EstimateError::Reverted(output)),
-        ExecutionResult::Halt { reason, .. } => {
-            return Err(match format!("{reason:?}").as_str() {
-                r if r.contains("OutOfGas") => EstimateError::GasRequiredExceedsAllowance(cap),
-                r => EstimateError::Halted(r.to_string()),
-            });
-        }
+        ExecutionResult::Halt {
+            reason: HaltReason::OutOfGas(_),
+            ..
+        } => return Err(EstimateError::GasRequiredExceedsAllowance(cap)),
+        ExecutionResult::Halt { reason, .. } => return Err(EstimateError::Halted(reason)),
     };
     let succeeds = |gas: u64| -> Result<bool, EstimateError> {
         let mut p = input.clone();
@@ -336,21 +363,15 @@ pub fn create_access_list<S: StateSource>(
     let tx = tx_for(chain, overlay, &input)?;
     let mut inspector = AccessListInspector::new(input.access_list.clone());
     let mut guard = Guard::new(*limits, None);
-    let precompiles =
-        revm::handler::EthPrecompiles::new(crate::env::spec_id(chain.fork_at(ctx.number)));
-    let mut excluded: Vec<_> = precompiles.precompiles.addresses().copied().collect();
-    excluded.push(input.from);
-    if let Some(to) = input.to {
-        excluded.push(to);
-    }
-    let _ = excluded;
     {
         let mut evm = Context::mainnet()
             .with_db(WrapDatabaseRef(overlay))
             .with_cfg(call_cfg(chain, ctx.number, &input))
             .with_block(ctx.block_env())
             .build_mainnet_with_inspector((&mut inspector, &mut guard));
-        let r = evm.inspect_tx(tx).map_err(map_err);
+        let r = evm
+            .inspect_tx(tx.clone())
+            .map_err(|e| map_err(e, &tx, ctx, chain));
         guard.outcome()?;
         r?;
     }
@@ -392,7 +413,8 @@ pub fn trace<S: StateSource>(
                     .with_cfg(cfg.clone())
                     .with_block(ctx.block_env())
                     .build_mainnet_with_inspector((&mut inspector, &mut guard));
-                evm.inspect_tx(tx.clone()).map_err(map_err)
+                evm.inspect_tx(tx.clone())
+                    .map_err(|e| map_err(e, &tx, ctx, chain))
             };
             guard.outcome()?;
             let res = res?;

@@ -1,5 +1,7 @@
 //! Execution errors.
 
+use alloy_primitives::B256;
+use txnchain_primitives::TxRejection;
 use txnchain_storage::StorageError;
 
 /// An error while executing transactions or calls.
@@ -8,9 +10,17 @@ pub enum ExecError {
     /// Reading state failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// A transaction failed validation inside the EVM (nonce, funds, gas…); geth's message.
-    #[error("{0}")]
-    InvalidTransaction(String),
+    /// A call or transaction failed validation inside the EVM (nonce, funds, gas…).
+    #[error(transparent)]
+    InvalidTransaction(TxRejection),
+    /// A transaction of a block being replayed failed validation (the block is invalid).
+    #[error("{hash}: {rejection}")]
+    InvalidInBlock {
+        /// The transaction.
+        hash: B256,
+        /// Why the EVM refused it.
+        rejection: TxRejection,
+    },
     /// The block environment was rejected.
     #[error("invalid block: {0}")]
     InvalidBlock(String),

@@ -149,8 +149,8 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBl
     }
     let executed = execute_block(chain, &ctx, SnapshotState::latest(&snap), txs, false)?;
     for skipped in &executed.skipped {
-        if skipped.permanent {
-            tracing::debug!(tx = %skipped.hash, reason = %skipped.reason, "dropping transaction");
+        if skipped.why.is_permanent() {
+            tracing::debug!(tx = %skipped.hash, reason = %skipped.why, "dropping transaction");
             ledger.pool().remove(&skipped.hash);
         }
     }

@@ -1,6 +1,7 @@
 //! Ledger errors.
 
 use txnchain_executor::ExecError;
+use txnchain_primitives::TxRejection;
 use txnchain_storage::StorageError;
 
 /// An error on the write path.
@@ -13,8 +14,8 @@ pub enum LedgerError {
     #[error(transparent)]
     Exec(#[from] ExecError),
     /// A transaction was refused at admission; the message is geth's.
-    #[error("{0}")]
-    Rejected(String),
+    #[error(transparent)]
+    Rejected(#[from] TxRejection),
     /// The node is shutting down or the pipeline stopped.
     #[error("pipeline stopped: {0}")]
     Stopped(String),

@@ -12,9 +12,11 @@ use std::sync::Arc;
 use alloy_primitives::{Address, B256, U256};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, broadcast};
-use txnchain_primitives::RecoveredTx;
+use txnchain_primitives::{ChainSpec, RecoveredTx, TxRejection};
+use txnchain_storage::Snapshot;
 
 use crate::LedgerError;
+use crate::admission::Validator;
 
 /// Pool limits.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +61,7 @@ impl Inner {
 pub struct Mempool {
     inner: Mutex<Inner>,
     limits: PoolLimits,
+    validator: Validator,
     base_fee: u64,
     work: Notify,
     pending_tx: broadcast::Sender<B256>,
@@ -82,28 +85,26 @@ pub struct SenderState {
     pub balance: U256,
 }
 
-/// `gas * max fee + value`: what the sender must hold. `Err` carries the true (larger than
-/// 256-bit) amount when it does not fit, which no account can hold.
-fn cost(tx: &RecoveredTx) -> Result<U256, alloy_primitives::U512> {
-    let value = alloy_consensus::Transaction::value(&tx.envelope);
-    U256::from(tx.gas_limit())
-        .checked_mul(U256::from(tx.max_fee_per_gas()))
-        .and_then(|fees| fees.checked_add(value))
-        .ok_or_else(|| {
-            alloy_primitives::U512::from(tx.gas_limit())
-                * alloy_primitives::U512::from(tx.max_fee_per_gas())
-                + alloy_primitives::U512::from(value)
-        })
+/// `gas * max fee + value`, exactly: what the sender must hold (it may not fit 256 bits, and
+/// then nobody can pay it).
+fn cost(tx: &RecoveredTx) -> Box<alloy_primitives::U512> {
+    TxRejection::cost(
+        tx.gas_limit(),
+        tx.max_fee_per_gas(),
+        alloy_consensus::Transaction::value(&tx.envelope),
+    )
 }
 
 impl Mempool {
-    /// An empty pool. `base_fee` orders transactions by the tip they pay.
-    pub fn new(limits: PoolLimits, base_fee: u64) -> Self {
+    /// An empty pool for `chain`: its admission rules, and its base fee to order
+    /// transactions by the tip they pay.
+    pub fn new(limits: PoolLimits, chain: &ChainSpec) -> Self {
         let (pending_tx, _) = broadcast::channel(4096);
         Mempool {
             inner: Mutex::new(Inner::default()),
             limits,
-            base_fee,
+            validator: Validator::new(chain.clone()),
+            base_fee: chain.base_fee,
             work: Notify::new(),
             pending_tx,
         }
@@ -119,56 +120,59 @@ impl Mempool {
         self.pending_tx.subscribe()
     }
 
-    /// Adds a transaction that passed stateless checks, given the sender's committed state.
-    /// Returns the hash of a transaction it replaced, if any.
-    pub fn add(&self, tx: RecoveredTx, state: SenderState) -> Result<Option<B256>, LedgerError> {
-        self.add_with(tx, state, false)
+    /// The admission rules.
+    pub fn validator(&self) -> &Validator {
+        &self.validator
     }
 
-    /// [`add`](Self::add) for a transaction the node submits itself: it is never evicted to
-    /// make room for another.
-    pub fn add_local(
+    /// Admits `tx` after every check against committed state `snap`. `local`: the node's
+    /// own transaction, never evicted to make room for another. Returns its hash.
+    pub fn admit(
         &self,
         tx: RecoveredTx,
-        state: SenderState,
-    ) -> Result<Option<B256>, LedgerError> {
-        self.add_with(tx, state, true)
+        snap: &Snapshot,
+        local: bool,
+    ) -> Result<B256, LedgerError> {
+        let state = self.validator.check(&tx, snap)?;
+        let hash = tx.hash;
+        self.add(tx, state, local)?;
+        Ok(hash)
     }
 
-    fn add_with(
+    /// Adds a transaction that passed the validator, given the sender's committed state.
+    /// Returns the hash of a transaction it replaced, if any.
+    pub fn add(
         &self,
         tx: RecoveredTx,
         state: SenderState,
         local: bool,
-    ) -> Result<Option<B256>, LedgerError> {
+    ) -> Result<Option<B256>, TxRejection> {
         let nonce = tx.nonce();
         let hash = tx.hash;
         let mut inner = self.inner.lock();
         if inner.by_hash.contains_key(&hash) {
-            return Err(LedgerError::Rejected("already known".into()));
+            return Err(TxRejection::AlreadyKnown);
         }
         if nonce < state.nonce {
-            return Err(LedgerError::Rejected(format!(
-                "nonce too low: next nonce {}, tx nonce {nonce}",
-                state.nonce
-            )));
+            return Err(TxRejection::NonceTooLow {
+                next: state.nonce,
+                tx: nonce,
+            });
         }
         if nonce >= state.nonce.saturating_add(self.limits.max_per_sender) {
-            return Err(LedgerError::Rejected(format!(
-                "nonce too high: next nonce {}, tx nonce {nonce} is beyond the pool's window of {}",
-                state.nonce, self.limits.max_per_sender
-            )));
+            return Err(TxRejection::NonceBeyondWindow {
+                next: state.nonce,
+                tx: nonce,
+                window: self.limits.max_per_sender,
+            });
         }
-        let affordable = match cost(&tx) {
-            Ok(want) if want <= state.balance => Ok(()),
-            Ok(want) => Err(want.to_string()),
-            Err(want) => Err(want.to_string()),
-        };
-        if let Err(want) = affordable {
-            return Err(LedgerError::Rejected(format!(
-                "insufficient funds for gas * price + value: address {} have {} want {want}",
-                tx.sender, state.balance
-            )));
+        let want = cost(&tx);
+        if *want > alloy_primitives::U512::from(state.balance) {
+            return Err(TxRejection::InsufficientFunds {
+                address: tx.sender,
+                have: state.balance,
+                want,
+            });
         }
         let existing = inner
             .senders
@@ -182,9 +186,7 @@ impl Mempool {
             let new_tip = alloy_consensus::Transaction::max_priority_fee_per_gas(&tx.envelope)
                 .unwrap_or(tx.max_fee_per_gas());
             if tx.max_fee_per_gas() < bump(old.max_fee_per_gas()) || new_tip < bump(old_tip) {
-                return Err(LedgerError::Rejected(
-                    "replacement transaction underpriced".into(),
-                ));
+                return Err(TxRejection::ReplacementUnderpriced);
             }
         } else if inner.by_hash.len() >= self.limits.max_total {
             self.evict_for(&mut inner, &tx)?;
@@ -207,7 +209,7 @@ impl Mempool {
 
     /// Makes room for `incoming` by evicting the cheapest transaction at the tail of a sender's
     /// queue, if `incoming` pays more; otherwise refuses it.
-    fn evict_for(&self, inner: &mut Inner, incoming: &RecoveredTx) -> Result<(), LedgerError> {
+    fn evict_for(&self, inner: &mut Inner, incoming: &RecoveredTx) -> Result<(), TxRejection> {
         let victim = inner
             .senders
             .values()
@@ -226,7 +228,7 @@ impl Mempool {
                 }
                 Ok(())
             }
-            _ => Err(LedgerError::Rejected("txpool is full".into())),
+            _ => Err(TxRejection::PoolFull),
         }
     }
 

@@ -137,6 +137,18 @@ impl Ledger {
         &self.pool
     }
 
+    /// Admits a decoded transaction into the pool after every check ([`Validator`]
+    /// (crate::admission::Validator)) against the last committed state. Returns its hash.
+    pub fn submit(&self, tx: RecoveredTx) -> Result<B256, LedgerError> {
+        self.pool.admit(tx, &self.store.snapshot()?, false)
+    }
+
+    /// [`submit`](Self::submit) for a transaction the node signs itself (x402 settlements):
+    /// the pool never evicts it to make room for another.
+    pub fn submit_local(&self, tx: RecoveredTx) -> Result<B256, LedgerError> {
+        self.pool.admit(tx, &self.store.snapshot()?, true)
+    }
+
     /// Committed blocks, in order, as they are applied.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<CommittedBlock>> {
         self.events.subscribe()

@@ -67,7 +67,9 @@ fn a_full_pool_evicts_the_cheapest_or_refuses() {
         .ledger
         .submit(eip1559(&f.keys[2], 0, |t| t.max_priority_fee_per_gas = 1))
     {
-        Err(LedgerError::Rejected(m)) => assert_eq!(m, "txpool is full"),
+        Err(LedgerError::Rejected(r)) => {
+            assert_eq!(r, txnchain_primitives::TxRejection::PoolFull)
+        }
         other => panic!("{other:?}"),
     }
     f.ledger
@@ -106,7 +108,9 @@ fn the_nodes_own_transactions_are_never_evicted() {
         .ledger
         .submit(eip1559(&f.keys[1], 0, |t| t.max_priority_fee_per_gas = 1))
     {
-        Err(LedgerError::Rejected(m)) => assert_eq!(m, "txpool is full"),
+        Err(LedgerError::Rejected(r)) => {
+            assert_eq!(r, txnchain_primitives::TxRejection::PoolFull)
+        }
         other => panic!("{other:?}"),
     }
 }

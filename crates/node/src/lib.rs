@@ -186,7 +186,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let store = Arc::new(Store::open(&dir.join("chain.redb"), options)?);
     let genesis_hash = txnchain_ledger::genesis::init_genesis(&store, &config.genesis)?;
     let spec = config.genesis.spec.clone();
-    let pool = Arc::new(Mempool::new(PoolLimits::default(), spec.base_fee));
+    let pool = Arc::new(Mempool::new(PoolLimits::default(), &spec));
     let ledger = Arc::new(Ledger::new(spec.clone(), store.clone(), pool, true)?);
     let head = *ledger.head().borrow();
     tracing::info!(%genesis_hash, head, chain_id = spec.chain_id, data_dir = %dir.display(), "chain opened");

@@ -188,7 +188,9 @@ fn call_now(
         Ok(match res.result {
             ExecutionResult::Success { output, .. } => CallOutcome::Success(output.into_data()),
             ExecutionResult::Revert { output, .. } => CallOutcome::Revert(output),
-            ExecutionResult::Halt { reason, .. } => CallOutcome::Halt(format!("{reason:?}")),
+            ExecutionResult::Halt { reason, .. } => {
+                CallOutcome::Halt(txnchain_executor::call::halt_message(&reason, input.gas))
+            }
         })
     }
 }
@@ -241,11 +243,12 @@ impl Chain for LocalChain {
     }
 
     async fn submit(&self, raw: Bytes) -> Result<B256, ChainError> {
-        let tx = RecoveredTx::decode(&raw).map_err(|e| ChainError::Rejected(e.to_string()))?;
+        let tx = RecoveredTx::decode(&raw)?;
         // The node's own transaction: the pool never evicts it for a better-paying stranger.
-        self.ledger
-            .submit_local(tx)
-            .map_err(|e| ChainError::Rejected(e.to_string()))
+        self.ledger.submit_local(tx).map_err(|e| match e {
+            txnchain_ledger::LedgerError::Rejected(r) => ChainError::Rejected(r),
+            other => unavailable(other),
+        })
     }
 
     async fn tx_status(&self, hash: B256) -> Result<TxStatus, ChainError> {

@@ -12,10 +12,4 @@ pub enum PrimitivesError {
     /// The dev mnemonic could not derive a key.
     #[error("key derivation failed: {0}")]
     KeyDerivation(String),
-    /// A raw transaction could not be decoded.
-    #[error("{0}")]
-    TxDecode(String),
-    /// A signature did not recover to a public key.
-    #[error("invalid sender: {0}")]
-    InvalidSender(String),
 }

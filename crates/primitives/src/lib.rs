@@ -12,6 +12,7 @@ pub mod dev;
 pub mod error;
 pub mod genesis;
 pub mod receipt;
+pub mod rejection;
 pub mod tx;
 
 pub use alloy_consensus::Header;
@@ -21,4 +22,5 @@ pub use chain::{ChainSpec, Fork, ForkSchedule};
 pub use error::PrimitivesError;
 pub use genesis::{GenesisAccount, GenesisConfig};
 pub use receipt::{StoredLog, StoredReceipt};
+pub use rejection::TxRejection;
 pub use tx::RecoveredTx;

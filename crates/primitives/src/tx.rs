@@ -7,7 +7,7 @@ use alloy_consensus::{Transaction, TxEnvelope, transaction::SignerRecoverable};
 use alloy_eips::{Decodable2718, Encodable2718};
 use alloy_primitives::{Address, B256, Bytes, keccak256};
 
-use crate::PrimitivesError;
+use crate::TxRejection;
 
 /// A decoded, signature-checked transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,20 +26,19 @@ pub struct RecoveredTx {
 pub fn recover_signer(
     sig: &alloy_primitives::Signature,
     prehash: &B256,
-) -> Result<Address, PrimitivesError> {
+) -> Result<Address, TxRejection> {
+    let invalid = |reason| TxRejection::InvalidSignature { reason };
     if sig.normalize_s().is_some() {
         // EIP-2: signatures with s in the upper half of the curve order are invalid.
-        return Err(PrimitivesError::InvalidSender(
-            "invalid transaction v, r, s values".into(),
-        ));
+        return Err(invalid("invalid transaction v, r, s values"));
     }
     let rsig = sig
         .to_secp256k1()
-        .map_err(|e| PrimitivesError::InvalidSender(e.to_string()))?;
+        .map_err(|_| invalid("malformed signature"))?;
     let msg = secp256k1::Message::from_digest(prehash.0);
     let pk = secp256k1::SECP256K1
         .recover_ecdsa(msg, &rsig)
-        .map_err(|e| PrimitivesError::InvalidSender(e.to_string()))?;
+        .map_err(|_| invalid("the signature does not recover to a key"))?;
     let uncompressed = pk.serialize_uncompressed();
     Ok(Address::from_slice(&keccak256(&uncompressed[1..])[12..]))
 }
@@ -47,34 +46,27 @@ pub fn recover_signer(
 impl RecoveredTx {
     /// Decodes EIP-2718 bytes and recovers the sender. Blob transactions are refused
     /// ("transaction type not supported") and so are unknown types.
-    pub fn decode(raw: &[u8]) -> Result<Self, PrimitivesError> {
+    pub fn decode(raw: &[u8]) -> Result<Self, TxRejection> {
         if raw.is_empty() {
-            return Err(PrimitivesError::TxDecode(
-                "typed transaction too short".into(),
-            ));
+            return Err(TxRejection::TooShort);
         }
         if raw[0] == 3 || (raw[0] > 4 && raw[0] < 0x7f) {
-            return Err(PrimitivesError::TxDecode(
-                "transaction type not supported".into(),
-            ));
+            return Err(TxRejection::TypeNotSupported);
         }
         let mut buf = raw;
-        let envelope = TxEnvelope::decode_2718(&mut buf)
-            .map_err(|e| PrimitivesError::TxDecode(format!("rlp: {e}")))?;
+        let envelope = TxEnvelope::decode_2718(&mut buf).map_err(|e| TxRejection::Rlp {
+            reason: e.to_string(),
+        })?;
         if !buf.is_empty() {
-            return Err(PrimitivesError::TxDecode(
-                "rlp: input contains more than one value".into(),
-            ));
+            return Err(TxRejection::TrailingBytes);
         }
         Self::from_envelope(envelope)
     }
 
     /// Recovers the sender of an already decoded envelope.
-    pub fn from_envelope(envelope: TxEnvelope) -> Result<Self, PrimitivesError> {
+    pub fn from_envelope(envelope: TxEnvelope) -> Result<Self, TxRejection> {
         if envelope.is_eip4844() {
-            return Err(PrimitivesError::TxDecode(
-                "transaction type not supported".into(),
-            ));
+            return Err(TxRejection::TypeNotSupported);
         }
         let sender = recover_signer(envelope.signature(), &envelope.signature_hash())?;
         let encoded: Bytes = envelope.encoded_2718().into();

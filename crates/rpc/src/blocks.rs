@@ -157,7 +157,7 @@ impl EthApi {
 
     /// `eth_sendRawTransaction`.
     pub(crate) fn send_raw(&self, raw: &[u8]) -> Result<B256, RpcError> {
-        let tx = RecoveredTx::decode(raw).map_err(|e| RpcError::server(e.to_string()))?;
+        let tx = RecoveredTx::decode(raw).map_err(errors::rejection)?;
         self.ledger.submit(tx).map_err(errors::ledger)
     }
 

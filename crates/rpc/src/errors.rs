@@ -4,6 +4,7 @@ use alloy_primitives::Bytes;
 use txnchain_executor::ExecError;
 use txnchain_jsonrpc::RpcError;
 use txnchain_ledger::LedgerError;
+use txnchain_primitives::TxRejection;
 use txnchain_storage::StorageError;
 
 /// geth's `execution reverted` error: code 3, the decoded reason after ": ", the revert data in
@@ -42,18 +43,24 @@ pub fn storage(e: StorageError) -> RpcError {
     }
 }
 
+/// The one mapping of a refused transaction to JSON-RPC: geth answers every kind with
+/// `-32000` and its message (decoding, admission, pool, EVM validation alike).
+pub fn rejection(r: TxRejection) -> RpcError {
+    RpcError::server(r.to_string())
+}
+
 pub fn exec(e: ExecError) -> RpcError {
     match e {
         ExecError::Storage(s) => storage(s),
         ExecError::RequestDeadline => RpcError::timeout(),
-        ExecError::InvalidTransaction(msg) => RpcError::server(msg),
+        ExecError::InvalidTransaction(r) => rejection(r),
         other => RpcError::server(other.to_string()),
     }
 }
 
 pub fn ledger(e: LedgerError) -> RpcError {
     match e {
-        LedgerError::Rejected(msg) => RpcError::server(msg),
+        LedgerError::Rejected(r) => rejection(r),
         LedgerError::Storage(s) => storage(s),
         LedgerError::Exec(x) => exec(x),
         other => RpcError::internal(other.to_string()),

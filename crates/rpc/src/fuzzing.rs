@@ -58,7 +58,7 @@ fn harness() -> &'static Harness {
         let store = Arc::new(store);
         txnchain_ledger::genesis::init_genesis(&store, &genesis)
             .unwrap_or_else(|e| unreachable!("genesis: {e}"));
-        let pool = Arc::new(Mempool::new(PoolLimits::default(), genesis.spec.base_fee));
+        let pool = Arc::new(Mempool::new(PoolLimits::default(), &genesis.spec));
         let ledger = Arc::new(
             Ledger::new(genesis.spec.clone(), store, pool, true)
                 .unwrap_or_else(|e| unreachable!("ledger: {e}")),

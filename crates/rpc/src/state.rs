@@ -9,7 +9,9 @@ use alloy_rpc_types_eth::{
     TransactionRequest,
 };
 use revm::context::result::ExecutionResult;
-use txnchain_executor::call::{EstimateError, Limits, call, create_access_list, estimate_gas};
+use txnchain_executor::call::{
+    EstimateError, Limits, call, create_access_list, estimate_gas, halt_message,
+};
 use txnchain_executor::state::StateSource;
 use txnchain_executor::{BlockContext, Overlay, SnapshotState};
 use txnchain_jsonrpc::RpcError;
@@ -116,7 +118,7 @@ impl EthApi {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(errors::reverted(&output)),
             ExecutionResult::Halt { reason, .. } => {
-                Err(RpcError::server(halt_message(&format!("{reason:?}"), gas)))
+                Err(RpcError::server(halt_message(&reason, gas)))
             }
         })
     }
@@ -152,14 +154,18 @@ impl EthApi {
         block: Option<BlockId>,
         limits: &Limits,
     ) -> Result<AccessListResult, RpcError> {
-        let (list, gas, failed) = self.with_call_state(block, None, |ctx, overlay, cap| {
-            let input = call_input(&req, cap)?;
-            create_access_list(self.ledger.chain(), ctx, overlay, &input, limits)
-                .map_err(errors::exec)
-        })?;
+        let (list, gas, failed, allowed) =
+            self.with_call_state(block, None, |ctx, overlay, cap| {
+                let input = call_input(&req, cap)?;
+                let (list, gas, failed) =
+                    create_access_list(self.ledger.chain(), ctx, overlay, &input, limits)
+                        .map_err(errors::exec)?;
+                Ok((list, gas, failed, input.gas))
+            })?;
         let error = failed.map(|r| match r {
             ExecutionResult::Revert { output, .. } => errors::reverted(&output).message,
-            other => format!("{other:?}"),
+            ExecutionResult::Halt { reason, .. } => halt_message(&reason, allowed),
+            ExecutionResult::Success { .. } => String::new(),
         });
         Ok(AccessListResult {
             access_list: list,
@@ -273,17 +279,5 @@ impl EthApi {
             oldest_block: oldest,
             reward,
         })
-    }
-}
-
-fn halt_message(reason: &str, gas: u64) -> String {
-    if reason.contains("OutOfGas") {
-        format!("out of gas: gas required exceeds allowance ({gas})")
-    } else if reason.contains("OpcodeNotFound") || reason.contains("InvalidFEOpcode") {
-        "invalid opcode".to_string()
-    } else if reason.contains("StackOverflow") {
-        "stack limit reached 1024 (1023)".to_string()
-    } else {
-        format!("execution halted: {reason}")
     }
 }

@@ -47,7 +47,7 @@ fn rpc(config: EthApiConfig, block_gas_limit: u64) -> Rpc {
     let store =
         Arc::new(Store::open(&dir.path().join("chain.redb"), StoreOptions::default()).unwrap());
     txnchain_ledger::genesis::init_genesis(&store, &genesis).unwrap();
-    let pool = Arc::new(Mempool::new(PoolLimits::default(), genesis.spec.base_fee));
+    let pool = Arc::new(Mempool::new(PoolLimits::default(), &genesis.spec));
     let ledger = Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap());
     Rpc {
         _dir: dir,

@@ -17,9 +17,20 @@ pub enum ChainError {
     /// Transport or node failure.
     #[error("chain unavailable: {0}")]
     Unavailable(String),
-    /// The node refused a transaction.
+    /// The node refused a transaction (in-process: typed).
     #[error("transaction rejected: {0}")]
-    Rejected(String),
+    Rejected(#[from] txnchain_primitives::TxRejection),
+    /// A node reached over JSON-RPC refused a transaction.
+    #[error("transaction rejected by the node: {message} (code {code})")]
+    RemoteRejected {
+        /// The JSON-RPC error code.
+        code: i64,
+        /// Its message (geth's).
+        message: String,
+    },
+    /// A settlement transaction could not be signed.
+    #[error("signing a settlement transaction failed: {0}")]
+    Signing(String),
     /// The transaction was not committed in time.
     #[error("transaction {0} not committed within the timeout")]
     Timeout(B256),
@@ -310,7 +321,9 @@ impl Chain for JsonRpcChain {
             .await
         {
             Ok(v) => serde_json::from_value(v).map_err(unavailable),
-            Err(RpcFailure::Error { message, .. }) => Err(ChainError::Rejected(message)),
+            Err(RpcFailure::Error { code, message, .. }) => {
+                Err(ChainError::RemoteRejected { code, message })
+            }
             Err(RpcFailure::Transport(t)) => Err(ChainError::Unavailable(t)),
         }
     }

@@ -51,7 +51,7 @@ fn setup(configure: impl FnOnce(&mut FacilitatorConfig)) -> Setup {
         txnchain_storage::Store::open(&dir.path().join("chain.redb"), Default::default()).unwrap(),
     );
     txnchain_ledger::genesis::init_genesis(&store, &genesis).unwrap();
-    let pool = Arc::new(Mempool::new(PoolLimits::default(), genesis.spec.base_fee));
+    let pool = Arc::new(Mempool::new(PoolLimits::default(), &genesis.spec));
     let ledger = Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap());
     let mut config = FacilitatorConfig::new(dev_token(), facilitator_keys().unwrap()[..1].to_vec());
     config.commit_timeout = Duration::from_millis(1500);

@@ -54,7 +54,7 @@ pub fn open_with(
 ) -> Arc<Ledger> {
     let store = Arc::new(Store::open(&dir.join("chain.redb"), options).unwrap());
     txnchain_ledger::genesis::init_genesis(&store, genesis).unwrap();
-    let pool = Arc::new(Mempool::new(limits, genesis.spec.base_fee));
+    let pool = Arc::new(Mempool::new(limits, &genesis.spec));
     Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap())
 }
 

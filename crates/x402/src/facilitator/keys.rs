@@ -59,7 +59,7 @@ impl KeySlot {
         let sig = self
             .signer
             .sign_hash_sync(&tx.signature_hash())
-            .map_err(|e| ChainError::Rejected(e.to_string()))?;
+            .map_err(|e| ChainError::Signing(e.to_string()))?;
         let envelope: TxEnvelope = tx.into_signed(sig).into();
         Ok((*envelope.tx_hash(), envelope.encoded_2718().into()))
     }
