@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::eip712::{TokenDomain, TransferWithAuthorization, sign};
 use crate::policy::{Outstanding, SpendPolicy};
 use crate::types::*;
-use crate::{X402Error, codec};
+use crate::{PaymentRefusal, X402Error, codec};
 
 /// Largest facilitator answer read.
 pub const MAX_FACILITATOR_RESPONSE_BYTES: usize = 64 * 1024;
@@ -27,17 +27,13 @@ pub const MAX_FACILITATOR_RESPONSE_BYTES: usize = 64 * 1024;
 /// `Content-Length` says).
 pub async fn read_body(resp: reqwest::Response, limit: usize) -> Result<bytes::Bytes, X402Error> {
     if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(X402Error::Http(format!("response body over {limit} bytes")));
+        return Err(X402Error::BodyTooLarge { limit });
     }
     let mut resp = resp;
     let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| X402Error::Http(e.to_string()))?
-    {
+    while let Some(chunk) = resp.chunk().await? {
         if buf.len().saturating_add(chunk.len()) > limit {
-            return Err(X402Error::Http(format!("response body over {limit} bytes")));
+            return Err(X402Error::BodyTooLarge { limit });
         }
         buf.extend_from_slice(&chunk);
     }
@@ -59,8 +55,7 @@ impl HttpFacilitator {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(256)
-            .build()
-            .map_err(|e| X402Error::Http(e.to_string()))?;
+            .build()?;
         Ok(HttpFacilitator {
             base: base.trim_end_matches('/').to_string(),
             http,
@@ -68,19 +63,19 @@ impl HttpFacilitator {
         })
     }
 
-    async fn post(&self, path: &str, body: &Value) -> Result<Value, X402Error> {
+    async fn post(&self, path: &'static str, body: &Value) -> Result<Value, X402Error> {
         let mut req = self.http.post(format!("{}{path}", self.base)).json(body);
         if let Some(t) = &self.bearer {
             req = req.bearer_auth(t);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| X402Error::Http(e.to_string()))?;
+        let resp = req.send().await?;
         let status = resp.status();
         let body = read_body(resp, MAX_FACILITATOR_RESPONSE_BYTES).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| X402Error::Facilitator(format!("{path}: HTTP {status}: {e}")))
+        serde_json::from_slice(&body).map_err(|source| X402Error::FacilitatorAnswer {
+            endpoint: path,
+            status: status.as_u16(),
+            source,
+        })
     }
 
     /// `POST /verify`.
@@ -95,7 +90,11 @@ impl HttpFacilitator {
                 &json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": req}),
             )
             .await?;
-        serde_json::from_value(v).map_err(|e| X402Error::Facilitator(format!("verify answer: {e}")))
+        serde_json::from_value(v).map_err(|source| X402Error::FacilitatorAnswer {
+            endpoint: "/verify",
+            status: 200,
+            source,
+        })
     }
 
     /// `POST /settle`.
@@ -110,7 +109,11 @@ impl HttpFacilitator {
                 &json!({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": req}),
             )
             .await?;
-        serde_json::from_value(v).map_err(|e| X402Error::Facilitator(format!("settle answer: {e}")))
+        serde_json::from_value(v).map_err(|source| X402Error::FacilitatorAnswer {
+            endpoint: "/settle",
+            status: 200,
+            source,
+        })
     }
 
     /// `GET /supported`.
@@ -119,11 +122,13 @@ impl HttpFacilitator {
             .http
             .get(format!("{}/supported", self.base))
             .send()
-            .await
-            .map_err(|e| X402Error::Http(e.to_string()))?;
+            .await?;
         let body = read_body(resp, MAX_FACILITATOR_RESPONSE_BYTES).await?;
-        serde_json::from_slice(&body)
-            .map_err(|e| X402Error::Facilitator(format!("supported answer: {e}")))
+        serde_json::from_slice(&body).map_err(|source| X402Error::FacilitatorAnswer {
+            endpoint: "/supported",
+            status: 200,
+            source,
+        })
     }
 }
 
@@ -171,8 +176,7 @@ impl PayingClient {
         crate::install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| X402Error::Http(e.to_string()))?;
+            .build()?;
         Ok(PayingClient {
             http,
             signer,
@@ -199,24 +203,14 @@ impl PayingClient {
 
     /// `GET url`, paying if asked.
     pub async fn get(&self, url: &str) -> Result<PaidResponse, X402Error> {
-        let req = self
-            .http
-            .get(url)
-            .build()
-            .map_err(|e| X402Error::Http(e.to_string()))?;
+        let req = self.http.get(url).build()?;
         self.execute(req).await
     }
 
     /// Sends `req`; on a 402 picks a payable requirement, signs, and retries once.
     pub async fn execute(&self, req: reqwest::Request) -> Result<PaidResponse, X402Error> {
-        let retry = req
-            .try_clone()
-            .ok_or_else(|| X402Error::Http("request body cannot be replayed".into()))?;
-        let resp = self
-            .http
-            .execute(req)
-            .await
-            .map_err(|e| X402Error::Http(e.to_string()))?;
+        let retry = req.try_clone().ok_or(X402Error::NotReplayable)?;
+        let resp = self.http.execute(req).await?;
         if resp.status() != reqwest::StatusCode::PAYMENT_REQUIRED {
             return finish(resp, None, self.max_body_bytes).await;
         }
@@ -224,22 +218,20 @@ impl PayingClient {
             .headers()
             .get(PAYMENT_REQUIRED)
             .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| X402Error::CannotPay("402 without a PAYMENT-REQUIRED header (x402 v1 servers cannot name a TxnChain network)".into()))?;
+            .ok_or(X402Error::NoPaymentRequired)?;
         let required: PaymentRequired = codec::decode(required)?;
         let (header, chosen, signed) = self.pay(&required)?;
         let mut retry = retry;
         retry.headers_mut().insert(
             PAYMENT_SIGNATURE,
-            header
-                .parse()
-                .map_err(|_| X402Error::InvalidPayload("header value".into()))?,
+            header.parse().map_err(|_| X402Error::HeaderValue)?,
         );
         let sent = self.http.execute(retry).await;
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
                 // Unknown outcome: keep it counted.
-                return Err(X402Error::Http(e.to_string()));
+                return Err(X402Error::Http(e));
             }
         };
         let out = finish(resp, Some(chosen), self.max_body_bytes).await?;
@@ -275,18 +267,14 @@ impl PayingClient {
                 };
                 let out = chain
                     .call(Address::ZERO, o.asset, call.abi_encode().into(), None)
-                    .await
-                    .map_err(|e| X402Error::Http(e.to_string()))?;
+                    .await?;
                 let crate::chain::CallOutcome::Success(b) = out else {
                     return Ok(AuthorizationFate::Open);
                 };
                 let used = IAuthorizations::authorizationStateCall::abi_decode_returns(&b)
                     .unwrap_or(false);
                 if !used {
-                    let now = chain
-                        .next_block_timestamp()
-                        .await
-                        .map_err(|e| X402Error::Http(e.to_string()))?;
+                    let now = chain.next_block_timestamp().await?;
                     return Ok(if now >= o.valid_before {
                         AuthorizationFate::Unusable
                     } else {
@@ -298,10 +286,7 @@ impl PayingClient {
                     o.from.into_word(),
                     o.nonce,
                 ];
-                let cancelled = chain
-                    .find_log(o.asset, topics, 100_000, 0)
-                    .await
-                    .map_err(|e| X402Error::Http(e.to_string()))?;
+                let cancelled = chain.find_log(o.asset, topics, 100_000, 0).await?;
                 Ok(if cancelled.is_some() {
                     AuthorizationFate::Unusable
                 } else {
@@ -320,27 +305,21 @@ impl PayingClient {
         required: &PaymentRequired,
     ) -> Result<(String, PaymentRequirements, Outstanding), X402Error> {
         if required.x402_version != X402_VERSION {
-            return Err(X402Error::Version(format!(
-                "server speaks x402Version {}",
-                required.x402_version
-            )));
+            return Err(X402Error::Version(u64::from(required.x402_version)));
         }
         let mut refusals = vec![];
         let mut best: Option<(PaymentRequirements, U256, u64)> = None;
         for r in &required.accepts {
             if r.scheme != SCHEME_EXACT {
-                refusals.push(format!("scheme {:?} not supported", r.scheme));
+                refusals.push(PaymentRefusal::Scheme(r.scheme.clone()));
                 continue;
             }
-            let chain_id = match parse_network(&r.network) {
-                Ok(c) => c,
-                Err(e) => {
-                    refusals.push(e.to_string());
-                    continue;
-                }
+            let Ok(chain_id) = parse_network(&r.network) else {
+                refusals.push(PaymentRefusal::Network(r.network.clone()));
+                continue;
             };
             if r.token_name().is_none() || r.token_version().is_none() {
-                refusals.push("requirement lacks extra.name/extra.version".into());
+                refusals.push(PaymentRefusal::NoDomain);
                 continue;
             }
             match self.policy.admits(r) {
@@ -349,24 +328,17 @@ impl PayingClient {
                         best = Some((r.clone(), amount, chain_id));
                     }
                 }
-                Err(e) => refusals.push(e),
+                Err(e) => refusals.push(e.into()),
             }
         }
         let Some((req, _, chain_id)) = best else {
-            return Err(X402Error::Policy(format!(
-                "refusing to pay: {}",
-                refusals.join("; ")
-            )));
+            return Err(X402Error::Policy(refusals));
         };
         // Check and count in one step: another request may have spent meanwhile.
-        let amount = self
-            .policy
-            .reserve(&req)
-            .map_err(|e| X402Error::Policy(format!("refusing to pay: {e}")))?;
-        let asset =
-            Address::from_str(&req.asset).map_err(|_| X402Error::CannotPay("asset".into()))?;
+        let amount = self.policy.reserve(&req)?;
+        let asset = Address::from_str(&req.asset).map_err(|_| X402Error::NotAnAddress("asset"))?;
         let pay_to =
-            Address::from_str(&req.pay_to).map_err(|_| X402Error::CannotPay("payTo".into()))?;
+            Address::from_str(&req.pay_to).map_err(|_| X402Error::NotAnAddress("payTo"))?;
         let domain = TokenDomain {
             name: req.token_name().unwrap_or_default().to_string(),
             version: req.token_version().unwrap_or_default().to_string(),
@@ -402,7 +374,7 @@ impl PayingClient {
                     nonce: nonce.to_string(),
                 },
             })
-            .map_err(|e| X402Error::InvalidPayload(e.to_string()))?,
+            .map_err(X402Error::json("payment payload"))?,
             extensions: None,
         };
         let outstanding = Outstanding {

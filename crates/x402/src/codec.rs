@@ -10,23 +10,19 @@ use crate::X402Error;
 
 /// Encodes `value` as base64(JSON).
 pub fn encode<T: Serialize>(value: &T) -> Result<String, X402Error> {
-    let json = serde_json::to_vec(value).map_err(|e| X402Error::InvalidPayload(e.to_string()))?;
+    let json = serde_json::to_vec(value).map_err(X402Error::json("encoding"))?;
     Ok(STANDARD.encode(json))
 }
 
 /// Decodes base64(JSON) into raw JSON.
 pub fn decode_value(header: &str) -> Result<serde_json::Value, X402Error> {
-    let bytes = STANDARD
-        .decode(header.trim())
-        .map_err(|e| X402Error::InvalidPayload(format!("header is not standard base64: {e}")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| X402Error::InvalidPayload(format!("header is not JSON: {e}")))
+    let bytes = STANDARD.decode(header.trim())?;
+    serde_json::from_slice(&bytes).map_err(X402Error::json("header is not JSON"))
 }
 
 /// Decodes base64(JSON) into `T`.
 pub fn decode<T: DeserializeOwned>(header: &str) -> Result<T, X402Error> {
-    serde_json::from_value(decode_value(header)?)
-        .map_err(|e| X402Error::InvalidPayload(e.to_string()))
+    serde_json::from_value(decode_value(header)?).map_err(X402Error::json("header"))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolStruct, eip712_domain, sol};
 
-use crate::X402Error;
+use crate::{SignatureError, X402Error};
 
 sol! {
     /// The EIP-3009 message.
@@ -71,9 +71,7 @@ pub fn sign(
     domain: &TokenDomain,
     msg: &TransferWithAuthorization,
 ) -> Result<[u8; 65], X402Error> {
-    let sig = signer
-        .sign_hash_sync(&domain.digest(msg))
-        .map_err(|e| X402Error::Signing(e.to_string()))?;
+    let sig = signer.sign_hash_sync(&domain.digest(msg))?;
     Ok(sig.as_bytes())
 }
 
@@ -85,7 +83,7 @@ pub fn recover(digest: B256, signature: &[u8]) -> Result<Address, X402Error> {
             let v = signature[64];
             let parity = match v {
                 27 | 28 => v == 28,
-                _ => return Err(X402Error::Signature(format!("invalid v value {v}"))),
+                _ => return Err(SignatureError::V(v).into()),
             };
             (
                 U256::from_be_slice(&signature[..32]),
@@ -100,18 +98,14 @@ pub fn recover(digest: B256, signature: &[u8]) -> Result<Address, X402Error> {
             let s = vs & (U256::MAX >> 1);
             (r, s, parity)
         }
-        n => {
-            return Err(X402Error::Signature(format!(
-                "signature is {n} bytes; expected 65 (r‖s‖v) or 64 (EIP-2098)"
-            )));
-        }
+        n => return Err(SignatureError::Length(n).into()),
     };
     if s > HALF_N {
-        return Err(X402Error::Signature("high-s signature".into()));
+        return Err(SignatureError::HighS.into());
     }
     let sig = alloy_primitives::Signature::new(r, s, parity);
     sig.recover_address_from_prehash(&digest)
-        .map_err(|e| X402Error::Signature(e.to_string()))
+        .map_err(|_| SignatureError::Recovery.into())
 }
 
 /// `keccak256` helper re-exported for callers building nonces.

@@ -22,6 +22,7 @@ pub mod chain;
 pub mod client;
 pub mod codec;
 pub mod eip712;
+mod error;
 pub mod facilitator;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -33,46 +34,9 @@ pub mod server;
 pub mod types;
 
 pub use chain::{Chain, ChainError, JsonRpcChain, TxStatus};
+pub use error::{PaymentRefusal, PolicyRefusal, SignatureError, X402Error};
 pub use facilitator::{Facilitator, FacilitatorConfig, TokenInfo};
 pub use types::*;
-
-/// Errors of this crate.
-#[derive(Debug, thiserror::Error)]
-pub enum X402Error {
-    /// A payload or header could not be parsed.
-    #[error("invalid payload: {0}")]
-    InvalidPayload(String),
-    /// An x402 version other than 2.
-    #[error("invalid x402 version: {0}")]
-    Version(String),
-    /// A network that is not `eip155:<chain id>`.
-    #[error("unsupported network {0:?} (expected eip155:<chain id>)")]
-    UnsupportedNetwork(String),
-    /// A signature could not be made or recovered.
-    #[error("signature: {0}")]
-    Signature(String),
-    /// Signing failed.
-    #[error("signing: {0}")]
-    Signing(String),
-    /// Bad configuration.
-    #[error("configuration: {0}")]
-    Config(String),
-    /// HTTP failure.
-    #[error("http: {0}")]
-    Http(String),
-    /// The facilitator answered something unexpected.
-    #[error("facilitator: {0}")]
-    Facilitator(String),
-    /// The spend policy refused the payment (nothing was signed).
-    #[error("spend policy: {0}")]
-    Policy(String),
-    /// No acceptable payment requirement.
-    #[error("cannot pay: {0}")]
-    CannotPay(String),
-    /// Local I/O (the spend ledger).
-    #[error("io: {0}")]
-    Io(#[from] std::io::Error),
-}
 
 /// Installs rustls' ring provider for reqwest (built with `rustls-no-provider`); a provider
 /// already installed is kept.
@@ -90,10 +54,9 @@ pub fn now_secs() -> u64 {
 
 /// Parses a decimal token amount (`"0.01"`) into atomic units for `decimals` (10000 for 6).
 pub fn parse_units(amount: &str, decimals: u8) -> Result<alloy_primitives::U256, X402Error> {
-    let bad = || {
-        X402Error::Config(format!(
-            "{amount:?} is not a decimal amount with at most {decimals} decimals"
-        ))
+    let bad = || X402Error::Amount {
+        amount: amount.to_string(),
+        decimals,
     };
     let (int, frac) = amount.trim().split_once('.').unwrap_or((amount.trim(), ""));
     if (int.is_empty() && frac.is_empty())

@@ -64,24 +64,22 @@ impl PaymentAsset {
                     && k.scheme == SCHEME_EXACT
                     && k.extra.as_ref().is_some_and(|e| e.contains_key("asset"))
             })
-            .ok_or_else(|| {
-                X402Error::Facilitator("/supported lists no v2 exact kind with extra.asset".into())
-            })?;
+            .ok_or_else(|| X402Error::Supported("lists no v2 exact kind with extra.asset"))?;
         let extra = kind.extra.clone().unwrap_or_default();
         let get = |k: &str| {
             extra
                 .get(k)
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
-                .ok_or_else(|| {
-                    X402Error::Facilitator(format!("/supported kinds[].extra.{k} missing"))
-                })
+                .ok_or(X402Error::Supported(
+                    "kinds[].extra lacks name, version or asset",
+                ))
         };
         Ok(PaymentAsset {
             network: kind.network.clone(),
             asset: get("asset")?
                 .parse()
-                .map_err(|_| X402Error::Facilitator("extra.asset is not an address".into()))?,
+                .map_err(|_| X402Error::Supported("extra.asset is not an address"))?,
             name: get("name")?,
             version: get("version")?,
             decimals: extra
@@ -244,15 +242,14 @@ fn payment_required(
         .header("content-type", "application/json")
         .body(Body::from("{}"))
         .unwrap_or_default();
-    if let Ok(h) = codec::encode(required).and_then(|s| {
-        HeaderValue::from_str(&s).map_err(|e| X402Error::InvalidPayload(e.to_string()))
-    }) {
+    if let Ok(h) = codec::encode(required)
+        .and_then(|s| HeaderValue::from_str(&s).map_err(|_| X402Error::HeaderValue))
+    {
         resp.headers_mut().insert(PAYMENT_REQUIRED, h);
     }
     if let Some(s) = settlement
-        && let Ok(h) = codec::encode(s).and_then(|s| {
-            HeaderValue::from_str(&s).map_err(|e| X402Error::InvalidPayload(e.to_string()))
-        })
+        && let Ok(h) = codec::encode(s)
+            .and_then(|s| HeaderValue::from_str(&s).map_err(|_| X402Error::HeaderValue))
     {
         resp.headers_mut().insert(PAYMENT_RESPONSE, h);
     }
@@ -406,10 +403,13 @@ where
     let payload = match codec::decode_value(&header).and_then(|v| parse_payload(&v)) {
         Ok(AnyPayload::V2(p)) => *p,
         Ok(AnyPayload::V1 { network }) => return refuse_v1(&mut required, &network),
-        Err(X402Error::Version(m)) => {
+        Err(X402Error::Version(found)) => {
             return refuse(
                 &mut required,
-                &format!("{}: {m}", reason::INVALID_X402_VERSION),
+                &format!(
+                    "{}: x402Version {found} is not supported; TxnChain speaks x402Version 2",
+                    reason::INVALID_X402_VERSION
+                ),
                 None,
             );
         }
@@ -460,9 +460,9 @@ where
         }
     };
     let attach = |resp: &mut Response<Body>, s: &SettleResponse| {
-        if let Ok(h) = codec::encode(s).and_then(|s| {
-            HeaderValue::from_str(&s).map_err(|e| X402Error::InvalidPayload(e.to_string()))
-        }) {
+        if let Ok(h) = codec::encode(s)
+            .and_then(|s| HeaderValue::from_str(&s).map_err(|_| X402Error::HeaderValue))
+        {
             resp.headers_mut().insert(PAYMENT_RESPONSE, h);
         }
         expose(resp);

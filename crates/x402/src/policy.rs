@@ -19,7 +19,7 @@ use alloy_primitives::{Address, B256, U256};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{PaymentRequirements, X402Error};
+use crate::{PaymentRequirements, PolicyRefusal, X402Error};
 
 /// Limits on what a client pays.
 #[derive(Debug, Clone, Default)]
@@ -105,12 +105,15 @@ impl SpendPolicy {
         if let Some(p) = &ledger_path
             && let Ok(text) = std::fs::read_to_string(p)
         {
-            let d: DayLedger = serde_json::from_str(&text).map_err(|e| {
-                X402Error::Policy(format!("spend ledger {} is corrupt: {e}", p.display()))
-            })?;
+            let d: DayLedger =
+                serde_json::from_str(&text).map_err(|e| X402Error::LedgerCorrupt {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                })?;
             if d.day == state.day {
-                state.spent = U256::from_str(&d.spent).map_err(|_| {
-                    X402Error::Policy(format!("spend ledger {}: bad total", p.display()))
+                state.spent = U256::from_str(&d.spent).map_err(|_| X402Error::LedgerCorrupt {
+                    path: p.clone(),
+                    reason: "the total is not a number".into(),
                 })?;
                 state.outstanding = d.outstanding;
             }
@@ -148,47 +151,48 @@ impl SpendPolicy {
     }
 
     /// Why `req` may not be paid, or its amount (nothing is counted).
-    pub fn admits(&self, req: &PaymentRequirements) -> Result<U256, String> {
+    pub fn admits(&self, req: &PaymentRequirements) -> Result<U256, PolicyRefusal> {
         let amount = self.static_checks(req)?;
         let spent = self.spent_today();
         self.check_day(spent, amount)?;
         Ok(amount)
     }
 
-    fn static_checks(&self, req: &PaymentRequirements) -> Result<U256, String> {
+    fn static_checks(&self, req: &PaymentRequirements) -> Result<U256, PolicyRefusal> {
         let l = &self.limits;
+        let malformed = |field, value: &str, expected| PolicyRefusal::Malformed {
+            field,
+            value: value.to_string(),
+            expected,
+        };
         if !l.networks.is_empty() && !l.networks.contains(&req.network) {
-            return Err(format!("network {} is not allowed", req.network));
+            return Err(PolicyRefusal::Network(req.network.clone()));
         }
         let asset = Address::from_str(&req.asset)
-            .map_err(|_| format!("asset {:?} is not an address", req.asset))?;
+            .map_err(|_| malformed("asset", &req.asset, "an address"))?;
         if !l.assets.is_empty() && !l.assets.contains(&asset) {
-            return Err(format!("asset {asset} is not allowed"));
+            return Err(PolicyRefusal::Asset(asset));
         }
         let to = Address::from_str(&req.pay_to)
-            .map_err(|_| format!("payTo {:?} is not an address", req.pay_to))?;
+            .map_err(|_| malformed("payTo", &req.pay_to, "an address"))?;
         if !l.recipients.is_empty() && !l.recipients.contains(&to) {
-            return Err(format!("recipient {to} is not allowed"));
+            return Err(PolicyRefusal::Recipient(to));
         }
         let amount = U256::from_str_radix(&req.amount, 10)
-            .map_err(|_| format!("amount {:?} is not a decimal integer", req.amount))?;
+            .map_err(|_| malformed("amount", &req.amount, "a decimal integer"))?;
         if let Some(max) = l.max_per_request
             && amount > max
         {
-            return Err(format!(
-                "amount {amount} exceeds the maximum per request {max}"
-            ));
+            return Err(PolicyRefusal::OverPerRequest { amount, max });
         }
         Ok(amount)
     }
 
-    fn check_day(&self, spent: U256, amount: U256) -> Result<(), String> {
+    fn check_day(&self, spent: U256, amount: U256) -> Result<(), PolicyRefusal> {
         if let Some(max) = self.limits.max_per_day {
             let after = spent.saturating_add(amount);
             if after > max {
-                return Err(format!(
-                    "amount {amount} would bring today's spending to {after} over the daily maximum {max}"
-                ));
+                return Err(PolicyRefusal::OverPerDay { amount, after, max });
             }
         }
         Ok(())
@@ -197,9 +201,10 @@ impl SpendPolicy {
     /// Checks `req` and counts its amount in one step, persisting the new total; returns the
     /// amount. Concurrent callers cannot both pass a cap that only one of them fits under.
     pub fn reserve(&self, req: &PaymentRequirements) -> Result<U256, X402Error> {
-        let amount = self.static_checks(req).map_err(X402Error::Policy)?;
+        let refused = |r: PolicyRefusal| X402Error::Policy(vec![r.into()]);
+        let amount = self.static_checks(req).map_err(refused)?;
         self.update(|s| {
-            self.check_day(s.spent, amount).map_err(X402Error::Policy)?;
+            self.check_day(s.spent, amount).map_err(refused)?;
             s.spent = s.spent.saturating_add(amount);
             Ok(())
         })?;
@@ -302,14 +307,17 @@ impl SpendPolicy {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let d: DayLedger = serde_json::from_str(&text).map_err(|e| {
-            X402Error::Policy(format!("spend ledger {} is corrupt: {e}", p.display()))
+        let d: DayLedger = serde_json::from_str(&text).map_err(|e| X402Error::LedgerCorrupt {
+            path: p.clone(),
+            reason: e.to_string(),
         })?;
         if d.day != today() {
             return Ok(None);
         }
-        let spent = U256::from_str(&d.spent)
-            .map_err(|_| X402Error::Policy(format!("spend ledger {}: bad total", p.display())))?;
+        let spent = U256::from_str(&d.spent).map_err(|_| X402Error::LedgerCorrupt {
+            path: p.clone(),
+            reason: "the total is not a number".into(),
+        })?;
         Ok(Some(State {
             day: d.day,
             spent,
@@ -329,7 +337,7 @@ impl SpendPolicy {
             spent: s.spent.to_string(),
             outstanding: s.outstanding.clone(),
         })
-        .map_err(|e| X402Error::Policy(e.to_string()))?;
+        .map_err(X402Error::json("spend ledger"))?;
         let tmp = p.with_extension("tmp");
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, p)?;

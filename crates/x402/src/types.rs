@@ -163,8 +163,7 @@ pub struct PaymentPayload {
 impl PaymentPayload {
     /// The exact-EVM payload.
     pub fn exact_evm(&self) -> Result<ExactEvmPayload, X402Error> {
-        serde_json::from_value(self.payload.clone())
-            .map_err(|e| X402Error::InvalidPayload(format!("payload: {e}")))
+        serde_json::from_value(self.payload.clone()).map_err(X402Error::json("payload"))
     }
 }
 
@@ -331,11 +330,11 @@ pub fn parse_payload(v: &Value) -> Result<AnyPayload, X402Error> {
     let version = v
         .get("x402Version")
         .and_then(Value::as_u64)
-        .ok_or_else(|| X402Error::InvalidPayload("x402Version missing".into()))?;
+        .ok_or(X402Error::VersionMissing)?;
     match version {
         2 => serde_json::from_value(v.clone())
             .map(|p| AnyPayload::V2(Box::new(p)))
-            .map_err(|e| X402Error::InvalidPayload(e.to_string())),
+            .map_err(X402Error::json("payment payload")),
         1 => Ok(AnyPayload::V1 {
             network: v
                 .get("network")
@@ -343,9 +342,7 @@ pub fn parse_payload(v: &Value) -> Result<AnyPayload, X402Error> {
                 .unwrap_or_default()
                 .to_string(),
         }),
-        other => Err(X402Error::Version(format!(
-            "x402Version {other} is not supported; TxnChain speaks x402Version 2"
-        ))),
+        other => Err(X402Error::Version(other)),
     }
 }
 

@@ -83,12 +83,21 @@ async fn read_token<C: Chain, T: SolCall>(
         .call(Address::ZERO, token, call.abi_encode().into(), None)
         .await
     {
-        Ok(CallOutcome::Success(b)) => T::abi_decode_returns(&b)
-            .map_err(|e| X402Error::Config(format!("token {token}: {what}: {e}"))),
-        Ok(other) => Err(X402Error::Config(format!(
-            "token {token}: {what} failed ({other:?}); is it an EIP-3009 token on this chain?"
-        ))),
-        Err(e) => Err(X402Error::Config(format!("token {token}: {what}: {e}"))),
+        Ok(CallOutcome::Success(b)) => T::abi_decode_returns(&b).map_err(|e| X402Error::Token {
+            token,
+            call: what,
+            problem: format!("answered something else ({e})"),
+        }),
+        Ok(other) => Err(X402Error::Token {
+            token,
+            call: what,
+            problem: format!("failed ({other:?})"),
+        }),
+        Err(e) => Err(X402Error::Token {
+            token,
+            call: what,
+            problem: e.to_string(),
+        }),
     }
 }
 
@@ -201,9 +210,7 @@ impl<C: Chain> Facilitator<C> {
     /// A facilitator on `chain`. Fails without keys.
     pub fn new(chain: C, config: FacilitatorConfig) -> Result<Arc<Self>, X402Error> {
         if config.keys.is_empty() {
-            return Err(X402Error::Config(
-                "the facilitator needs at least one settlement key".into(),
-            ));
+            return Err(X402Error::NoKeys);
         }
         Ok(Arc::new(Facilitator {
             chain,

@@ -86,7 +86,9 @@ pub(crate) fn parse(body: &Value, chain_id: u64) -> Result<Payment, Refusal> {
                 None,
             ));
         }
-        Err(X402Error::Version(m)) => return Err(refuse(reason::INVALID_X402_VERSION, m, None)),
+        Err(e @ X402Error::Version(_)) => {
+            return Err(refuse(reason::INVALID_X402_VERSION, e.to_string(), None));
+        }
         Err(e) => return Err(refuse(reason::INVALID_PAYLOAD, e.to_string(), None)),
         Ok(AnyPayload::V2(p)) => *p,
     };
