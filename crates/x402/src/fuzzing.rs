@@ -118,30 +118,39 @@ fn harness() -> &'static Harness {
 }
 
 /// Bytes as a header value: decoding never panics, and whatever decodes re-encodes to
-/// something that decodes to the same value.
+/// something that decodes to the same value (exactly, unless it holds a non-integer number:
+/// JSON floats do not round-trip bit for bit, and no x402 field is one).
 pub fn header(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     if let Ok(v) = codec::decode_value(text) {
         let again = codec::encode(&v).unwrap_or_else(|e| panic!("re-encode failed: {e}"));
-        assert_eq!(
-            codec::decode_value(&again).ok(),
-            Some(v.clone()),
-            "codec round trip"
-        );
+        let back = codec::decode_value(&again).unwrap_or_else(|e| panic!("re-decode failed: {e}"));
+        if !has_float(&v) {
+            assert_eq!(back, v, "codec round trip");
+        }
         let _ = parse_payload(&v);
-    }
-    if let Ok(r) = codec::decode::<PaymentRequired>(text) {
-        let again = codec::encode(&r).unwrap_or_else(|e| panic!("re-encode failed: {e}"));
-        assert_eq!(
-            codec::decode::<PaymentRequired>(&again).ok(),
-            Some(r),
-            "round trip"
-        );
+        if let Ok(r) = codec::decode::<PaymentRequired>(text) {
+            let again = codec::encode(&r).unwrap_or_else(|e| panic!("re-encode failed: {e}"));
+            let back = codec::decode::<PaymentRequired>(&again)
+                .unwrap_or_else(|e| panic!("re-decode failed: {e}"));
+            if !has_float(&v) {
+                assert_eq!(back, r, "round trip");
+            }
+        }
     }
     let _ = codec::decode::<SettleResponse>(text);
     let _ = codec::decode::<PaymentPayload>(text);
+}
+
+fn has_float(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => n.is_f64(),
+        serde_json::Value::Array(a) => a.iter().any(has_float),
+        serde_json::Value::Object(o) => o.values().any(has_float),
+        _ => false,
+    }
 }
 
 /// Bytes as a facilitator request body: the real verify and settle never panic, answer
