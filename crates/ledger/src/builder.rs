@@ -10,7 +10,7 @@ use txnchain_executor::{BlockContext, SnapshotState, execute_block, seal_block};
 use txnchain_primitives::{ChainSpec, SealedBlock};
 use txnchain_storage::{BlockWrite, Snapshot};
 
-use crate::{BlockLog, Ledger, LedgerError};
+use crate::{BlockLog, Ledger, LedgerError, Proposal};
 
 /// When blocks are cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,9 +85,9 @@ impl<L: BlockLog> Builder<L> {
                 .on_write_lane(move || build_block(&ledger, fixed))
                 .await;
             match built {
-                Ok(Ok(Some(block))) => {
-                    let number = block.number();
-                    if let Err(e) = self.log.append(block).await {
+                Ok(Ok(Some(proposal))) => {
+                    let number = proposal.block.number();
+                    if let Err(e) = self.log.append(proposal).await {
                         tracing::error!(number, error = %e, "block was not committed");
                         if matches!(e, LedgerError::Stopped(_)) {
                             return;
@@ -135,7 +135,7 @@ pub fn next_block_context(chain: &ChainSpec, snap: &Snapshot) -> Result<BlockCon
 
 /// Builds the next block on the last applied state, or `None` when there is nothing to
 /// include (and `allow_empty` is false).
-pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBlock>, LedgerError> {
+pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal>, LedgerError> {
     let started = std::time::Instant::now();
     let chain = ledger.chain();
     let snap = ledger.store().snapshot()?;
@@ -162,18 +162,20 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<SealedBl
         header: header.clone(),
         transactions: executed.transactions.clone(),
     };
-    ledger.remember_outcome(BlockWrite {
-        header,
-        transactions: executed.transactions,
-        receipts: executed.receipts,
-        changes: executed.changes,
-        prepared,
-    });
     tracing::debug!(
         number,
         txs = block.transactions.len(),
         elapsed_us = started.elapsed().as_micros() as u64,
         "built block"
     );
-    Ok(Some(block))
+    Ok(Some(Proposal {
+        block,
+        outcome: BlockWrite {
+            header,
+            transactions: executed.transactions,
+            receipts: executed.receipts,
+            changes: executed.changes,
+            prepared,
+        },
+    }))
 }

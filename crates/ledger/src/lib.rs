@@ -10,10 +10,10 @@
 //!   fee-bump replacement, limits and eviction; a transaction leaves only when its block
 //!   commits.
 //! - [`builder`]: cuts blocks when there is work, executes them on an overlay and hands the
-//!   sealed block to the log, keeping the outcome so apply can reuse it.
-//! - [`pipeline`]: the [`BlockLog`] seam consensus implements, and [`Ledger::apply_committed`],
-//!   which reuses the builder's outcome when the block hash matches and re-executes and
-//!   compares roots otherwise. Notifications fire only from apply.
+//!   sealed block to the log as a [`Proposal`], which carries the outcome so apply reuses it.
+//! - [`pipeline`]: the [`BlockLog`] seam consensus implements; [`Ledger::apply_proposal`]
+//!   (a block this node built) and [`Ledger::apply_committed`] (a block from elsewhere:
+//!   re-executed, every root compared). Notifications fire only from apply.
 
 pub mod admission;
 pub mod builder;
@@ -25,4 +25,4 @@ pub mod pipeline;
 pub use builder::{BlockMode, Builder};
 pub use error::LedgerError;
 pub use mempool::{Mempool, PoolLimits};
-pub use pipeline::{BlockLog, CommittedBlock, Ledger, LocalLog};
+pub use pipeline::{BlockLog, CommittedBlock, Ledger, LocalLog, Proposal};

@@ -1,6 +1,5 @@
 //! The log seam and the apply step.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -25,11 +24,21 @@ pub struct CommittedBlock {
     pub receipts: Vec<StoredReceipt>,
 }
 
+/// A block the builder sealed, with the execution outcome that produced it, so the node that
+/// built it applies it without executing it again.
+#[derive(Debug)]
+pub struct Proposal {
+    /// The sealed block (what the log carries).
+    pub block: SealedBlock,
+    /// Its receipts, state changes and prepared trie updates.
+    pub outcome: BlockWrite,
+}
+
 /// The ordered log of sealed blocks. Consensus implements it (append returns once the entry
 /// is committed and applied); a single node without replication uses [`LocalLog`].
 pub trait BlockLog: Send + Sync + 'static {
-    /// Appends a sealed block and resolves when it has been committed and applied.
-    fn append(&self, block: SealedBlock) -> impl Future<Output = Result<(), LedgerError>> + Send;
+    /// Appends a proposed block and resolves when it has been committed and applied.
+    fn append(&self, proposal: Proposal) -> impl Future<Output = Result<(), LedgerError>> + Send;
 }
 
 /// What apply did with a committed block.
@@ -68,7 +77,6 @@ pub struct Ledger {
     chain: ChainSpec,
     store: Arc<Store>,
     pool: Arc<Mempool>,
-    outcomes: Mutex<HashMap<B256, BlockWrite>>,
     apply_lock: Mutex<()>,
     events: broadcast::Sender<Arc<CommittedBlock>>,
     head: watch::Sender<u64>,
@@ -92,7 +100,6 @@ impl Ledger {
             chain,
             store,
             pool,
-            outcomes: Mutex::new(HashMap::new()),
             apply_lock: Mutex::new(()),
             events,
             head,
@@ -143,6 +150,14 @@ impl Ledger {
         self.pool.admit(tx, &self.store.snapshot()?, false)
     }
 
+    /// Decodes raw EIP-2718 bytes (recovering the sender) and submits them: the one path
+    /// from bytes off the network to the pool (`eth_sendRawTransaction`, the in-process x402
+    /// chain). `local`: see [`submit_local`](Self::submit_local).
+    pub fn submit_raw(&self, raw: &[u8], local: bool) -> Result<B256, LedgerError> {
+        let tx = RecoveredTx::decode(raw)?;
+        self.pool.admit(tx, &self.store.snapshot()?, local)
+    }
+
     /// [`submit`](Self::submit) for a transaction the node signs itself (x402 settlements):
     /// the pool never evicts it to make room for another.
     pub fn submit_local(&self, tx: RecoveredTx) -> Result<B256, LedgerError> {
@@ -159,15 +174,28 @@ impl Ledger {
         self.head.subscribe()
     }
 
-    /// Keeps the builder's outcome so that applying the same block does not re-execute it.
-    pub fn remember_outcome(&self, write: BlockWrite) {
-        self.outcomes.lock().insert(write.header.hash, write);
+    /// Applies a committed block this node did not build: re-executes it on the parent state
+    /// and compares every root with the header, refusing (and writing nothing) on divergence;
+    /// then ONE write transaction, then notifications.
+    pub fn apply_committed(&self, block: &SealedBlock) -> Result<Applied, LedgerError> {
+        self.apply(block, None)
     }
 
-    /// Applies a committed block in ONE write transaction, then notifies. Reuses the builder's
-    /// outcome when the hash matches; otherwise re-executes on the parent state and compares
-    /// every root with the header, refusing (and writing nothing) on divergence.
-    pub fn apply_committed(&self, block: &SealedBlock) -> Result<Applied, LedgerError> {
+    /// Applies a committed block this node built, reusing the builder's outcome (it was
+    /// computed on the same parent state; a proposal that went stale is a no-op).
+    pub fn apply_proposal(&self, proposal: Proposal) -> Result<Applied, LedgerError> {
+        let Proposal { block, outcome } = proposal;
+        if outcome.header.hash != block.hash() {
+            return self.apply(&block, None);
+        }
+        self.apply(&block, Some(outcome))
+    }
+
+    fn apply(
+        &self,
+        block: &SealedBlock,
+        outcome: Option<BlockWrite>,
+    ) -> Result<Applied, LedgerError> {
         let _guard = self.apply_lock.lock();
         let started = std::time::Instant::now();
         let snap = self.store.snapshot()?;
@@ -176,13 +204,11 @@ impl Ledger {
         if block.number() != last + 1
             || parent.map(|p| p.hash) != Some(block.header.header.parent_hash)
         {
-            self.outcomes.lock().remove(&block.hash());
             tracing::warn!(number = block.number(), last, "ignoring stale block");
             return Ok(Applied::Stale);
         }
-        let cached = self.outcomes.lock().remove(&block.hash());
-        let reused = cached.is_some();
-        let write = match cached {
+        let reused = outcome.is_some();
+        let write = match outcome {
             Some(w) => w,
             None => self.reexecute(block, &snap)?,
         };
@@ -253,10 +279,10 @@ impl LocalLog {
 }
 
 impl BlockLog for LocalLog {
-    async fn append(&self, block: SealedBlock) -> Result<(), LedgerError> {
+    async fn append(&self, proposal: Proposal) -> Result<(), LedgerError> {
         let ledger = self.ledger.clone();
         self.ledger
-            .on_write_lane(move || ledger.apply_committed(&block))
+            .on_write_lane(move || ledger.apply_proposal(proposal))
             .await??;
         Ok(())
     }

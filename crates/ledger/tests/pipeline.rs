@@ -129,10 +129,11 @@ fn a_transaction_leaves_the_pool_only_when_its_block_commits() {
         "still pooled until applied"
     );
     assert!(events.try_recv().is_err(), "no notification before apply");
-    assert_eq!(f.ledger.apply_committed(&block).unwrap(), Applied::Written);
+    let hash = block.block.hash();
+    assert_eq!(f.ledger.apply_proposal(block).unwrap(), Applied::Written);
     assert!(f.ledger.pool().get(&tx.hash).is_none());
     let committed = events.try_recv().unwrap();
-    assert_eq!(committed.header.hash, block.hash());
+    assert_eq!(committed.header.hash, hash);
     assert_eq!(committed.receipts.len(), 1);
     assert!(committed.receipts[0].success);
 }

@@ -6,7 +6,6 @@ use alloy_eips::BlockNumberOrTag;
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_eth::{Block, BlockTransactions, Transaction, TransactionReceipt};
 use txnchain_jsonrpc::RpcError;
-use txnchain_primitives::RecoveredTx;
 use txnchain_storage::Snapshot;
 
 use crate::api::EthApi;
@@ -157,8 +156,7 @@ impl EthApi {
 
     /// `eth_sendRawTransaction`.
     pub(crate) fn send_raw(&self, raw: &[u8]) -> Result<B256, RpcError> {
-        let tx = RecoveredTx::decode(raw).map_err(errors::rejection)?;
-        self.ledger.submit(tx).map_err(errors::ledger)
+        self.ledger.submit_raw(raw, false).map_err(errors::ledger)
     }
 
     /// `eth_sendRawTransactionSync` (EIP-7966): submits, then answers with the receipt once the

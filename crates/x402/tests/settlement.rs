@@ -68,8 +68,8 @@ fn setup(configure: impl FnOnce(&mut FacilitatorConfig)) -> Setup {
 /// Builds and applies one block from the pool, if it has anything.
 fn mine(ledger: &Ledger) -> bool {
     match txnchain_ledger::builder::build_block(ledger, false).unwrap() {
-        Some(block) => {
-            ledger.apply_committed(&block).unwrap();
+        Some(proposal) => {
+            ledger.apply_proposal(proposal).unwrap();
             true
         }
         None => false,

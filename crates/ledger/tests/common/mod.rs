@@ -109,7 +109,8 @@ pub fn legacy(key: &PrivateKeySigner, nonce: u64, chain_id: Option<u64>) -> Reco
 
 /// Builds and applies one block through the same path the node uses (builder → log → apply).
 pub fn commit_block(ledger: &Ledger) -> Option<txnchain_primitives::SealedBlock> {
-    let block = txnchain_ledger::builder::build_block(ledger, false).unwrap()?;
-    ledger.apply_committed(&block).unwrap();
+    let proposal = txnchain_ledger::builder::build_block(ledger, false).unwrap()?;
+    let block = proposal.block.clone();
+    ledger.apply_proposal(proposal).unwrap();
     Some(block)
 }
