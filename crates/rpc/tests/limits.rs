@@ -1,95 +1,14 @@
 //! The eth API's limits, through the JSON-RPC dispatcher: fee-history percentiles, filter
 //! sizes and per-client filter quotas, the RPC gas cap and the EVM timeout.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use alloy_primitives::{Address, Bytes, U256, address};
-use serde_json::{Value, json};
-use txnchain_http::ClientKey;
-use txnchain_jsonrpc::{ConnectionInfo, RpcModule, ServerConfig, handle_request_bytes_from};
-use txnchain_ledger::{Ledger, Mempool, PoolLimits};
-use txnchain_primitives::{ChainSpec, GenesisAccount, GenesisConfig};
-use txnchain_rpc::{EthApi, EthApiConfig};
-use txnchain_storage::{Store, StoreOptions};
-
-/// `JUMPDEST PUSH1 0 JUMP`: loops until its gas runs out.
-const LOOP: &[u8] = &[0x5b, 0x60, 0x00, 0x56];
-const LOOPER: Address = address!("00000000000000000000000000000000000c0de0");
-
-struct Rpc {
-    _dir: tempfile::TempDir,
-    module: RpcModule<EthApi>,
-    api: Arc<EthApi>,
-    config: ServerConfig,
-}
-
-fn rpc(config: EthApiConfig, block_gas_limit: u64) -> Rpc {
-    let dir = tempfile::tempdir().unwrap();
-    let mut alloc = BTreeMap::new();
-    alloc.insert(
-        LOOPER,
-        GenesisAccount {
-            code: Bytes::from_static(LOOP),
-            ..Default::default()
-        },
-    );
-    let genesis = GenesisConfig {
-        spec: ChainSpec {
-            block_gas_limit,
-            ..ChainSpec::default()
-        },
-        timestamp: 0,
-        extra_data: Bytes::new(),
-        alloc,
-    };
-    let store =
-        Arc::new(Store::open(&dir.path().join("chain.redb"), StoreOptions::default()).unwrap());
-    txnchain_ledger::genesis::init_genesis(&store, &genesis).unwrap();
-    let pool = Arc::new(Mempool::new(PoolLimits::default(), &genesis.spec));
-    let ledger = Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap());
-    Rpc {
-        _dir: dir,
-        module: txnchain_rpc::module().unwrap(),
-        api: EthApi::new(ledger, config).unwrap(),
-        config: ServerConfig::default(),
-    }
-}
-
-impl Rpc {
-    async fn call_as(&self, client: [u8; 4], method: &str, params: Value) -> Value {
-        let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let info = ConnectionInfo {
-            client: ClientKey::of(std::net::IpAddr::from(client)),
-            ..ConnectionInfo::in_process()
-        };
-        let out = handle_request_bytes_from(
-            &self.module,
-            &self.api,
-            &self.config,
-            req.to_string().as_bytes(),
-            info,
-        )
-        .await
-        .unwrap();
-        serde_json::from_slice(&out).unwrap()
-    }
-
-    async fn call(&self, method: &str, params: Value) -> Value {
-        self.call_as([127, 0, 0, 1], method, params).await
-    }
-}
-
-fn error(v: &Value) -> (i64, String) {
-    (
-        v["error"]["code"].as_i64().unwrap_or_default(),
-        v["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-    )
-}
+use alloy_primitives::{Address, U256};
+use common::*;
+use serde_json::json;
+use txnchain_rpc::EthApiConfig;
 
 #[tokio::test]
 async fn fee_history_takes_at_most_100_percentiles() {
