@@ -18,21 +18,10 @@ pub struct Machine {
 impl Machine {
     /// Reads the description of this machine.
     pub fn describe() -> Self {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                (k.trim() == "model name").then(|| v.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         Machine {
-            cores: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(0),
-            cpu,
-            memory_bytes: status_kib(&meminfo, "MemTotal").map(|k| k * 1024),
+            cores: cores(),
+            cpu: cpu_model().unwrap_or_else(|| "unknown".into()),
+            memory_bytes: memory_bytes(),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),
@@ -46,11 +35,51 @@ impl Machine {
             self.cores,
             self.cpu,
             self.memory_bytes
-                .map(|b| format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64))
+                .map(gib)
                 .unwrap_or_else(|| "unknown".into()),
             self.kernel
         )
     }
+}
+
+/// This machine in one short line, as `bench x402` prints it: cores, CPU, memory.
+pub fn summary() -> String {
+    format!(
+        "{} cores, {}, {}",
+        cores(),
+        cpu_model().unwrap_or_else(|| "unknown CPU".into()),
+        memory_bytes()
+            .map(gib)
+            .unwrap_or_else(|| "unknown memory".into())
+    )
+}
+
+/// Logical CPUs available to this process (0 if unknown).
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0)
+}
+
+/// `model name` from /proc/cpuinfo.
+fn cpu_model() -> Option<String> {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()?
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == "model name").then(|| v.trim().to_string())
+        })
+}
+
+/// MemTotal from /proc/meminfo, in bytes.
+fn memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    status_kib(&meminfo, "MemTotal").map(|k| k * 1024)
+}
+
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
 
 /// A `Key:   123 kB` field of /proc/meminfo or /proc/<pid>/status, in KiB.
@@ -82,5 +111,10 @@ mod tests {
         );
         assert!(peak_rss(std::process::id()).is_some_and(|b| b > 0));
         assert!(Machine::describe().cores > 0);
+        let line = summary();
+        assert!(
+            line.contains(" cores, ") && line.ends_with(" GiB"),
+            "{line}"
+        );
     }
 }

@@ -20,6 +20,9 @@ use txnchain_x402::client::{HttpFacilitator, PayingClient};
 use txnchain_x402::middleware::{PaidRoute, PaymentAsset, X402Config, X402Layer};
 use txnchain_x402::policy::{SpendLimits, SpendPolicy};
 
+use crate::bench::machine;
+use crate::bench::stats::{median, ms, percentile};
+
 /// Arguments of `txnchain bench x402`.
 #[derive(clap::Args, Debug)]
 pub struct X402BenchArgs {
@@ -55,26 +58,6 @@ struct RunResult {
     settle_mean: Option<Duration>,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 /// (settle count, settle latency sum in seconds) from the facilitator's metrics.
 async fn settle_metrics(http: &reqwest::Client, base: &str) -> Option<(f64, f64)> {
     let text = http
@@ -95,32 +78,6 @@ async fn settle_metrics(http: &reqwest::Client, base: &str) -> Option<(f64, f64)
         value("txnchain_x402_settle_total{success=\"true\"}")?,
         value("txnchain_x402_settle_latency_seconds_sum")?,
     ))
-}
-
-fn machine() -> String {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("MemTotal"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
-        .unwrap_or_else(|| "unknown memory".into());
-    format!("{cores} cores, {cpu}, {mem}")
 }
 
 async fn one_run(
@@ -273,7 +230,7 @@ pub async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
     let metrics_http = reqwest::Client::new();
 
     println!("txnchain bench x402");
-    println!("machine: {}", machine());
+    println!("machine: {}", machine::summary());
     println!(
         "node: {} (block interval {:?}); endpoint {url}; price {} atomic units",
         if a.node.is_some() {
@@ -298,8 +255,8 @@ pub async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
         let r = one_run(&clients, &url, a.requests, &metrics_http, &node_url).await?;
         let rate = r.paid as f64 / r.elapsed.as_secs_f64();
         let (q50, q99) = (
-            percentile(&r.round_trips, 0.5),
-            percentile(&r.round_trips, 0.99),
+            percentile(&r.round_trips, 50.0).unwrap_or(Duration::ZERO),
+            percentile(&r.round_trips, 99.0).unwrap_or(Duration::ZERO),
         );
         println!(
             "run {i}: {} paid in {:.2} s = {rate:.0} paid req/s; paid round trip p50 {:.1} ms, p99 {:.1} ms; settle (submit→commit) mean {}; failed {}",
@@ -323,10 +280,10 @@ pub async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
     println!(
         "median of {} runs: {:.0} paid req/s; paid round trip p50 {:.1} ms, p99 {:.1} ms; settle mean {:.1} ms; failures {failures}",
         a.runs,
-        median(rps),
-        median(p50),
-        median(p99),
-        median(settle)
+        median(rps).unwrap_or(0.0),
+        median(p50).unwrap_or(0.0),
+        median(p99).unwrap_or(0.0),
+        median(settle).unwrap_or(0.0)
     );
     server.abort();
     if let Some(node) = running {
