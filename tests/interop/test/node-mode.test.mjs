@@ -90,6 +90,8 @@ describe('txnchain node: admin methods and public-key genesis', () => {
     const trace = await rpc(adminUrl, 'debug_traceCall', [...call, { tracer: 'callTracer' }]);
     assert.equal(trace.type, 'CALL');
     assert.deepEqual(await rpc(adminUrl, 'txpool_content', []), { pending: {}, queued: {} });
+    // Logs written to a pipe carry no terminal colour codes.
+    assert.ok(!node.output().includes('\u001b['), 'ANSI escape codes in piped log output');
     // The public listener still serves the rest, txpool_status included.
     assert.deepEqual(await rpc(node.url, 'txpool_status', []), { pending: '0x0', queued: '0x0' });
   });

@@ -82,9 +82,16 @@ async fn forward(State(p): State<Arc<Proxy>>, req: Request<Body>) -> Response<Bo
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "paywall: upstream failed");
-            let mut r = Response::new(Body::from("{\"error\":\"upstream unavailable\"}"));
-            *r.status_mut() = StatusCode::BAD_GATEWAY;
-            r
+            let too_large = matches!(
+                e.downcast_ref::<txnchain_x402::X402Error>(),
+                Some(txnchain_x402::X402Error::BodyTooLarge { .. })
+            );
+            let (code, message) = if too_large {
+                ("upstream_response_too_large", e.to_string())
+            } else {
+                ("upstream_unavailable", "upstream unavailable".to_string())
+            };
+            txnchain_http::json_error(StatusCode::BAD_GATEWAY, code, message)
         }
     }
 }
