@@ -23,4 +23,4 @@ export {
   runTxnchain,
 } from './txnchain.mjs';
 export { startUpstream, defaultUpstreamHandler } from './upstream.mjs';
-export { procStatus, rssOf, peakRssOf, threadsOf, fdCount, sampleRss, MB } from './proc.mjs';
+export { procStatus, rssOf, peakRssOf, threadsOf, fdCount, sampleRss, cpuSecondsOf, MB } from './proc.mjs';

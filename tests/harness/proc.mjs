@@ -51,6 +51,24 @@ export function fdCount(pid) {
   }
 }
 
+/**
+ * CPU time `pid` has used so far, user + system, in seconds (/proc/<pid>/stat utime + stime,
+ * in clock ticks of 1/100 s, Linux's USER_HZ), or null if the process is gone.
+ */
+export function cpuSecondsOf(pid) {
+  if (!pid) return null;
+  let text;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // The command name (field 2) is in parentheses and may contain spaces: count from after it.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return (Number(rest[11]) + Number(rest[12])) / 100;
+}
+
 export const MB = 1024 * 1024;
 
 /**

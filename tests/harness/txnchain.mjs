@@ -13,11 +13,11 @@
 // `Admin listening on <ip>:<port>`).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startProcess, DEFAULT_START_TIMEOUT_MS } from './process.mjs';
+import { startProcess, onExitCleanup, DEFAULT_START_TIMEOUT_MS } from './process.mjs';
 
 export const HARNESS_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(HARNESS_DIR, '..', '..');
@@ -158,20 +158,54 @@ export function startPaywall(o) {
 }
 
 /**
- * Standalone `txnchain facilitator`.
+ * Standalone `txnchain facilitator`. Settlement keys never go on the command line (the
+ * binary has no flag for them): `keys` are written to a mode-0600 file in a temporary
+ * directory (removed when the process is destroyed, or at exit) and passed as `--key-file`.
  * @param {object} o
  * @param {string} o.rpc            the chain's JSON-RPC URL
- * @param {string[]|string} o.keys  settlement key(s), 0x-hex
+ * @param {string[]|string} [o.keys] settlement key(s), 0x-hex (written to a key file)
+ * @param {string} [o.keyFile]      an existing key file instead of `keys`
  * @param {string[]} [o.allowPayTo] payees it settles for
  * @param {boolean} [o.open]        settle for every payee
  * @param {string[]} [o.extraArgs]
+ * The process object also has `keyFile` (the file passed).
  */
-export function startFacilitator(o) {
+export async function startFacilitator(o) {
   const args = ['--rpc', o.rpc];
-  for (const k of [].concat(o.keys ?? [])) args.push('--key', k);
+  let keyFile = o.keyFile;
+  let dir = null;
+  const keys = [].concat(o.keys ?? []);
+  if (!keyFile && keys.length) {
+    dir = mkdtempSync(join(tmpdir(), 'txnchain-facilitator-keys-'));
+    keyFile = join(dir, 'keys');
+    writeFileSync(keyFile, keys.join('\n') + '\n', { mode: 0o600 });
+    chmodSync(keyFile, 0o600);
+  }
+  const unregister = dir ? onExitCleanup(() => rmSync(dir, { recursive: true, force: true })) : null;
+  const removeDir = () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    unregister?.();
+  };
+  if (keyFile) args.push('--key-file', keyFile);
   for (const a of o.allowPayTo ?? []) args.push('--allow-pay-to', a);
   if (o.open) args.push('--open');
-  return startService('facilitator', [...args, ...(o.extraArgs ?? [])], o);
+  let p;
+  try {
+    p = await startService('facilitator', [...args, ...(o.extraArgs ?? [])], o);
+  } catch (e) {
+    removeDir();
+    throw e;
+  }
+  p.keyFile = keyFile;
+  const destroy = p.destroy.bind(p);
+  p.destroy = async () => {
+    try {
+      await destroy();
+    } finally {
+      removeDir();
+    }
+  };
+  return p;
 }
 
 /** Runs `txnchain <args>` to completion: { code, signal, stdout, stderr }. */

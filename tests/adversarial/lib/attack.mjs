@@ -18,8 +18,10 @@
 // Adding an attack (x402 ones included): write a test that builds its target (see env.mjs:
 // startTarget, startNodeTarget, startPaywallTarget), calls underAttack with a function that
 // does the attack and returns what came back, and calls verdict with the expectations.
-// `probeUrl` / `rssOf` let the probe and the RSS sampler watch a different process than the
-// one attacked (e.g. probe the node while attacking its paywall).
+// `probeUrl` points the probe elsewhere; `memoryOf` adds processes whose RSS growth must stay
+// under the same limit (e.g. the paywall); `paidProbe` adds a second, paying probe: one whole
+// x402 purchase through a paywall (402, sign, paid retry) every ~200 ms, p99 ≤ 150 ms (a paid
+// request includes a block commit) and none failed.
 
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
@@ -31,6 +33,7 @@ import { sleep } from './net.mjs';
 
 export const LIMITS = {
   probeP99Ms: 50,
+  paidProbeP99Ms: 150,
   rssGrowthBytes: 100 * MB,
 };
 
@@ -50,16 +53,29 @@ const results = [];
  * @param {number}  [o.chainId]     the chain's id (default the dev chain's)
  * @param {string}  [o.probeUrl]    what the probe asks (default node.url)
  * @param {object[]} [o.watch]      more processes whose output must not contain "panicked"
+ * @param {object[]} [o.memoryOf]   more processes whose RSS is sampled (growth < 100 MB each)
+ * @param {object}  [o.paidProbe]   { url (paywall), path, privateKey }: the paying probe
  */
 export async function underAttack(t, node, attack, o = {}) {
   const name = o.name ?? t.name;
   const watched = [node, ...(o.watch ?? [])];
   const panicsBefore = watched.map((p) => p.outputLines(/panicked/).length);
   const probe = await Probe.start(o.probeUrl ?? node.url);
-  probe.phase('before');
+  let paid = null;
+  if (o.paidProbe) {
+    try {
+      paid = await Probe.paid(o.paidProbe.url, o.paidProbe);
+    } catch (e) {
+      await probe.stop();
+      throw new Error(`paid probe did not start: ${e.message}`);
+    }
+  }
+  const probes = [probe, paid].filter(Boolean);
+  for (const pr of probes) pr.phase('before');
   await sleep(o.beforeMs ?? 500);
   const rss = sampleRss(node.pid, { intervalMs: 50 });
-  probe.phase('during');
+  const others = (o.memoryOf ?? []).map((proc) => [proc.name, sampleRss(proc.pid, { intervalMs: 50 })]);
+  for (const pr of probes) pr.phase('during');
   const txs = o.transfers === false ? null : transferLoop(node.url, { account: o.transferFrom, chainId: o.chainId });
   const started = performance.now();
   let result;
@@ -71,10 +87,12 @@ export async function underAttack(t, node, attack, o = {}) {
   }
   const attackMs = performance.now() - started;
   const tx = txs ? await txs.stop() : null;
-  probe.phase('after');
+  for (const pr of probes) pr.phase('after');
   await sleep(o.afterMs ?? 3000);
   const p = await probe.stop();
+  const pp = paid ? await paid.stop() : null;
   const mem = rss.stop();
+  const otherMem = others.map(([n, sampler]) => [n, sampler.stop()]);
   const panics = watched.flatMap((proc, i) => proc.outputLines(/panicked/).slice(panicsBefore[i]));
   const health = {
     name,
@@ -82,7 +100,10 @@ export async function underAttack(t, node, attack, o = {}) {
     attackError,
     probe: p.phases,
     probeSockets: p.sockets,
+    paidProbe: pp?.phases ?? null,
+    paidProbeTransactions: pp?.transactions ?? [],
     rss: mem,
+    otherRss: otherMem,
     tx,
     panics,
     running: watched.map((proc) => [proc.name, proc.running]),
@@ -98,12 +119,15 @@ function summaryLine(h) {
   const d = ph('during');
   const a = ph('after');
   const b = ph('before');
+  const pp = (k) => h.paidProbe?.[k] ?? { n: 0 };
   return (
     `${h.name}: attack ${fmt(h.attackMs / 1000, 2)} s | probe before p50/p99 ${fmt(b.p50)}/${fmt(b.p99)} ms; ` +
     `during p50/p99/max ${fmt(d.p50)}/${fmt(d.p99)}/${fmt(d.max)} ms (n=${d.n}, errors ${d.errors}); ` +
     `after ${fmt(a.p50)}/${fmt(a.p99)}/${fmt(a.max)} ms (n=${a.n}, errors ${a.errors}) | ` +
     `RSS ${fmt(h.rss.base / MB)} MB → peak ${fmt(h.rss.peak / MB)} MB (+${fmt(h.rss.growth / MB)} MB), end ${fmt(h.rss.last / MB)} MB | ` +
-    (h.tx ? `transfers ${h.tx.committed}/${h.tx.sent} committed, max ${fmt(h.tx.maxMs, 0)} ms` : 'no transfers')
+    (h.tx ? `transfers ${h.tx.committed}/${h.tx.sent} committed, max ${fmt(h.tx.maxMs, 0)} ms` : 'no transfers') +
+    (h.paidProbe ? ` | paid probe during p50/p99/max ${fmt(pp('during').p50)}/${fmt(pp('during').p99)}/${fmt(pp('during').max)} ms (n=${pp('during').n}, errors ${pp('during').errors}), after ${fmt(pp('after').p50)}/${fmt(pp('after').p99)} ms (n=${pp('after').n}, errors ${pp('after').errors})` : '') +
+    (h.otherRss?.length ? ` | ${h.otherRss.map(([n, m]) => `${n} RSS ${fmt(m.base / MB)} → ${fmt(m.peak / MB)} MB (+${fmt(m.growth / MB)})`).join(', ')}` : '')
   );
 }
 
@@ -134,7 +158,21 @@ export function healthFailures(h) {
     if (!(s.p99 <= LIMITS.probeP99Ms)) fails.push(`probe p99 ${phase} the attack ${fmt(s.p99)} ms > ${LIMITS.probeP99Ms} ms (p50 ${fmt(s.p50)}, max ${fmt(s.max)}, n ${s.n})`);
     if (s.errors) fails.push(`probe saw ${s.errors} errors ${phase} the attack: ${s.errorSamples.join(' | ')}`);
   }
+  if (h.paidProbe) {
+    for (const phase of ['during', 'after']) {
+      const s = h.paidProbe[phase];
+      if (!s || s.n === 0) {
+        fails.push(`paid probe: no purchases ${phase} the attack`);
+        continue;
+      }
+      if (!(s.p99 <= LIMITS.paidProbeP99Ms)) fails.push(`paid probe p99 ${phase} the attack ${fmt(s.p99)} ms > ${LIMITS.paidProbeP99Ms} ms (p50 ${fmt(s.p50)}, max ${fmt(s.max)}, n ${s.n})`);
+      if (s.errors) fails.push(`paid probe: ${s.errors} purchases failed ${phase} the attack: ${s.errorSamples.join(' | ')}`);
+    }
+  }
   if (!(h.rss.growth < LIMITS.rssGrowthBytes)) fails.push(`node RSS grew by ${fmt(h.rss.growth / MB)} MB (${fmt(h.rss.base / MB)} → ${fmt(h.rss.peak / MB)} MB), limit ${LIMITS.rssGrowthBytes / MB} MB`);
+  for (const [n, m] of h.otherRss ?? []) {
+    if (!(m.growth < LIMITS.rssGrowthBytes)) fails.push(`${n} RSS grew by ${fmt(m.growth / MB)} MB (${fmt(m.base / MB)} → ${fmt(m.peak / MB)} MB), limit ${LIMITS.rssGrowthBytes / MB} MB`);
+  }
   if (h.tx) {
     if (h.tx.sent === 0 || h.tx.committed !== h.tx.sent) fails.push(`transfers during the attack: ${h.tx.committed}/${h.tx.sent} committed; errors: ${h.tx.errors.join(' | ')}`);
   }

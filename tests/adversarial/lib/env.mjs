@@ -35,25 +35,30 @@ export function startNodeTarget(genesis, opts = {}) {
 
 /**
  * Extension point for the x402 attacks: a dev node, an upstream and a paywall in front of it
- * (paid through the node's in-process facilitator). Returns { node, upstream, paywall, destroy() }.
+ * (paid through the node's in-process facilitator). Options: `node` (startTarget options),
+ * `payTo` (default dev account #7), `price` (default 0.01), `routes`, `settleFirst`,
+ * `extraArgs` (paywall flags). Returns { node, upstream, paywall, payTo, destroy() }.
  */
 export async function startPaywallTarget(opts = {}) {
   const node = await startTarget(opts.node);
   const upstream = await startUpstream();
+  const payTo = opts.payTo ?? devAccount(7).address;
   const paywall = await startPaywall({
     bin: bin(),
     watch: WATCH,
     upstream: upstream.url,
     facilitator: `${node.url}/x402`,
-    payTo: opts.payTo ?? devAccount(7).address,
+    payTo,
     price: opts.price ?? '0.01',
     routes: opts.routes,
+    settleFirst: opts.settleFirst,
     extraArgs: opts.extraArgs,
   });
   return {
     node,
     upstream,
     paywall,
+    payTo,
     async destroy() {
       await paywall.destroy();
       await upstream.close();

@@ -18,10 +18,12 @@ export function attackerAddress() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * One HTTP request on its own connection (or through `agent`).
- * @returns {Promise<{status, headers, text, json, ms}>}
+ * One HTTP request on its own connection (or through `agent`). `path`, when given, is sent
+ * verbatim as the request target (a URL would normalize `//`, `/./`, `..` and escapes away).
+ * `maxBytes` stops reading (and destroys the connection) once that much body arrived.
+ * @returns {Promise<{status, headers, text, json, ms, bytes}>}
  */
-export function httpRequest(url, { method = 'POST', headers = {}, body, from, agent, timeoutMs = 120_000 } = {}) {
+export function httpRequest(url, { method = 'POST', headers = {}, body, from, agent, timeoutMs = 120_000, path, maxBytes } = {}) {
   const u = new URL(url);
   const payload = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body);
   return new Promise((resolve, reject) => {
@@ -30,7 +32,7 @@ export function httpRequest(url, { method = 'POST', headers = {}, body, from, ag
       {
         host: u.hostname,
         port: u.port,
-        path: u.pathname + u.search,
+        path: path ?? u.pathname + u.search,
         method,
         localAddress: agent ? undefined : from,
         agent: agent ?? false,
@@ -41,8 +43,11 @@ export function httpRequest(url, { method = 'POST', headers = {}, body, from, ag
       },
       (res) => {
         const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
+        let bytes = 0;
+        let finished = false;
+        const done = (truncated) => {
+          if (finished) return;
+          finished = true;
           clearTimeout(timer);
           const text = Buffer.concat(chunks).toString('utf8');
           let json;
@@ -51,8 +56,17 @@ export function httpRequest(url, { method = 'POST', headers = {}, body, from, ag
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode, headers: res.headers, text, json, ms: performance.now() - started });
+          resolve({ status: res.statusCode, headers: res.headers, text, json, ms: performance.now() - started, bytes, truncated });
+        };
+        res.on('data', (c) => {
+          bytes += c.length;
+          if (maxBytes === undefined || bytes <= maxBytes) chunks.push(c);
+          else {
+            done(true);
+            req.destroy();
+          }
         });
+        res.on('end', () => done(false));
         res.on('error', (e) => {
           clearTimeout(timer);
           reject(e);

@@ -40,14 +40,17 @@ export class Probe {
    * @param {string} [o.localAddress]  default 127.0.0.1
    * @param {number} [o.intervalMs]    default 20
    * @param {number} [o.timeoutMs]     a request without an answer after this is an error (default 2000)
+   * @param {URL}    [o.script]        the worker (default ./probe-worker.mjs)
+   * @param {object} [o.data]          more workerData for it
    */
   static async start(url, o = {}) {
-    const worker = new Worker(new URL('./probe-worker.mjs', import.meta.url), {
+    const worker = new Worker(o.script ?? new URL('./probe-worker.mjs', import.meta.url), {
       workerData: {
         url,
         localAddress: o.localAddress ?? PROBE_ADDRESS,
         intervalMs: o.intervalMs ?? 20,
         timeoutMs: o.timeoutMs ?? 2000,
+        ...(o.data ?? {}),
       },
     });
     const probe = new Probe(worker);
@@ -65,6 +68,24 @@ export class Probe {
       });
     });
     return probe;
+  }
+
+  /**
+   * The paying probe (paid-probe-worker.mjs): one whole x402 purchase through a paywall —
+   * 402, sign, paid retry — every `intervalMs` (default 200), from 127.0.0.1.
+   * @param {string} url         the paywall's base URL
+   * @param {object} o
+   * @param {string} o.path      the priced path to buy
+   * @param {string} o.privateKey the payer's key (0x-hex)
+   */
+  static paid(url, o) {
+    return Probe.start(url, {
+      intervalMs: 200,
+      timeoutMs: 5000,
+      ...o,
+      script: new URL('./paid-probe-worker.mjs', import.meta.url),
+      data: { path: o.path, privateKey: o.privateKey },
+    });
   }
 
   constructor(worker) {
@@ -89,6 +110,8 @@ export class Probe {
     }
     const phases = {};
     for (const [name, list] of Object.entries(byPhase)) phases[name] = stats(list);
-    return { phases, sockets, samples: samples.length };
+    // The paid probe also reports each purchase's settlement transaction.
+    const transactions = samples.map((x) => x[4]).filter(Boolean);
+    return { phases, sockets, samples: samples.length, transactions };
   }
 }
