@@ -20,22 +20,22 @@ use txnchain_tee::{
 };
 
 /// Exit status: the evidence is trusted.
-pub const EXIT_TRUSTED: i32 = 0;
+pub(crate) const EXIT_TRUSTED: i32 = 0;
 /// Exit status: the evidence is rejected.
-pub const EXIT_REJECTED: i32 = 1;
+pub(crate) const EXIT_REJECTED: i32 = 1;
 /// Exit status: usage or I/O error.
-pub const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_USAGE: i32 = 2;
 
 /// `txnchain attest …`
 #[derive(Args, Debug)]
-pub struct AttestArgs {
+pub(crate) struct AttestArgs {
     #[command(subcommand)]
     pub command: AttestCommand,
 }
 
 /// Attestation subcommands.
 #[derive(Subcommand, Debug)]
-pub enum AttestCommand {
+pub(crate) enum AttestCommand {
     /// Verify a node's attestation evidence and print the verdict.
     Verify(VerifyArgs),
 }
@@ -43,7 +43,7 @@ pub enum AttestCommand {
 /// `txnchain attest verify (--url URL [--no-nonce] | --file FILE) [--policy FILE]`
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["url", "file"])))]
-pub struct VerifyArgs {
+pub(crate) struct VerifyArgs {
     /// A node's base URL (e.g. http://127.0.0.1:8545); GET <url>/node/attestation.
     #[arg(long)]
     pub url: Option<String>,
@@ -80,7 +80,7 @@ pub struct VerifyArgs {
 }
 
 /// Run an `attest` subcommand; returns the process exit status.
-pub async fn run(args: AttestArgs) -> i32 {
+pub(crate) async fn run(args: AttestArgs) -> i32 {
     match args.command {
         AttestCommand::Verify(v) => match verify(v).await {
             Ok(code) => code,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 /// Parses `<number><unit>` with unit `ms`, `s` or `m` (a bare number means seconds).
-pub fn parse(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')

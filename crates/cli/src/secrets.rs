@@ -10,7 +10,7 @@ use anyhow::Context;
 use zeroize::Zeroizing;
 
 /// Reads a secret file; warns when other users can read it.
-pub fn read_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
+pub(crate) fn read_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -26,7 +26,7 @@ pub fn read_file(path: &Path) -> anyhow::Result<Zeroizing<String>> {
 }
 
 /// The secret from `file` when given, else from the environment variable `env` (if set).
-pub fn from_file_or_env(
+pub(crate) fn from_file_or_env(
     file: Option<&Path>,
     env: &str,
 ) -> anyhow::Result<Option<Zeroizing<String>>> {
@@ -37,21 +37,21 @@ pub fn from_file_or_env(
 }
 
 /// Non-empty entries of a secret list: one per line or comma-separated, `#` starts a comment.
-pub fn entries(text: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn entries(text: &str) -> impl Iterator<Item = &str> {
     text.split([',', '\n'])
         .map(|l| l.split('#').next().unwrap_or("").trim())
         .filter(|l| !l.is_empty())
 }
 
 /// Parses a hex private key without echoing it in errors.
-pub fn parse_key(s: &str) -> anyhow::Result<PrivateKeySigner> {
+pub(crate) fn parse_key(s: &str) -> anyhow::Result<PrivateKeySigner> {
     let s = Zeroizing::new(s.trim().to_string());
     s.parse::<PrivateKeySigner>()
         .map_err(|_| anyhow::anyhow!("invalid private key (expected 32 bytes hex)"))
 }
 
 /// Parses every key of a secret list; `source` names it in errors.
-pub fn parse_keys(text: &str, source: &str) -> anyhow::Result<Vec<PrivateKeySigner>> {
+pub(crate) fn parse_keys(text: &str, source: &str) -> anyhow::Result<Vec<PrivateKeySigner>> {
     entries(text)
         .enumerate()
         .map(|(i, k)| parse_key(k).with_context(|| format!("{source}: key #{}", i + 1)))

@@ -244,7 +244,11 @@ pub fn seal_block(
         .iter()
         .map(|t| t.envelope.clone())
         .collect();
-    let receipt_envelopes: Vec<_> = executed.receipts.iter().map(|r| r.envelope()).collect();
+    let receipt_envelopes: Vec<_> = executed
+        .receipts
+        .iter()
+        .map(txnchain_primitives::StoredReceipt::envelope)
+        .collect();
     let mut bloom = Bloom::ZERO;
     for r in &receipt_envelopes {
         bloom.accrue_bloom(r.logs_bloom());

@@ -204,9 +204,7 @@ fn tx_for<S: StateSource>(
 ) -> Result<TxEnv, ExecError> {
     let nonce = match input.nonce {
         Some(n) => n,
-        None => revm::DatabaseRef::basic_ref(overlay, input.from)?
-            .map(|a| a.nonce)
-            .unwrap_or(0),
+        None => revm::DatabaseRef::basic_ref(overlay, input.from)?.map_or(0, |a| a.nonce),
     };
     Ok(call_env(input, chain.chain_id, nonce))
 }

@@ -294,6 +294,12 @@ mod tests {
         for h in held {
             h.await.unwrap().unwrap();
         }
+        // A worker counts its job as running until the job has returned, which is just after
+        // the caller has its result.
+        let idle = std::time::Instant::now() + Duration::from_secs(5);
+        while p.load() != (0, 0) && std::time::Instant::now() < idle {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         assert_eq!(p.load(), (0, 0));
     }
 }

@@ -1,6 +1,9 @@
 //! Block execution and sealing on a real store: what is included, what is skipped and why,
 //! strict replay, the roots of the sealed header, and calls and every tracer on the result.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};

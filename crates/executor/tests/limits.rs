@@ -1,5 +1,8 @@
 //! Calls and traces stop at their deadline and within their size budget.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, Instant};
 
 use alloy_primitives::{Address, B256, Bytes, U256, address};
@@ -86,7 +89,7 @@ fn a_call_within_its_limits_returns_its_output() {
     .unwrap();
     match r.result {
         ExecutionResult::Success { output, .. } => {
-            assert_eq!(U256::from_be_slice(output.data()), U256::from(42))
+            assert_eq!(U256::from_be_slice(output.data()), U256::from(42));
         }
         other => panic!("{other:?}"),
     }

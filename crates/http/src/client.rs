@@ -146,8 +146,7 @@ pub fn peer_of(parts: &Parts) -> SocketAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
-        .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .map_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), |c| c.0)
 }
 
 /// The client key of a request, with `proxies` applied.

@@ -118,7 +118,7 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// A limiter with `config`.
     pub fn new(config: RateConfig) -> Self {
         let now = Instant::now();
-        let global_burst = config.global_per_sec.map(|r| r * 2.0).unwrap_or(0.0);
+        let global_burst = config.global_per_sec.map_or(0.0, |r| r * 2.0);
         RateLimiter {
             buckets: Mutex::new(Buckets {
                 clients: HashMap::new(),

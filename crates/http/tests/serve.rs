@@ -1,5 +1,8 @@
 //! The accept loop against raw sockets: caps, header deadlines, stalled readers.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -90,7 +93,7 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, stream.read(&mut buf)).await {
             Err(_) => return false,
-            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(0) | Err(_)) => return true,
             Ok(Ok(_)) => continue,
         }
     }

@@ -154,7 +154,7 @@ impl<'a> Message<'a> {
     }
 
     fn id_text(&self) -> &str {
-        self.id.map(RawValue::get).unwrap_or(NULL_ID)
+        self.id.map_or(NULL_ID, RawValue::get)
     }
 }
 
@@ -237,8 +237,7 @@ async fn process_batch<Ctx: Send + Sync + 'static>(
         let id = msgs
             .iter()
             .find(|m| m.is_call())
-            .map(Message::id_text)
-            .unwrap_or(NULL_ID);
+            .map_or(NULL_ID, Message::id_text);
         let err = encode_error(id, &RpcError::invalid_request_msg("batch too large"));
         return single(encode_batch(std::iter::once(err)));
     }

@@ -145,7 +145,7 @@ impl Params {
     /// Decode the whole `params` value (array or object) into `T`; absent params decode
     /// from `null`. Errors are `-32602` with the decoder's message.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, RpcError> {
-        let text = self.raw.as_deref().map(RawValue::get).unwrap_or("null");
+        let text = self.raw.as_deref().map_or("null", RawValue::get);
         serde_json::from_str(text).map_err(|e| RpcError::invalid_params(strip_position(&e)))
     }
 

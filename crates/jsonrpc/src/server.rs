@@ -469,7 +469,7 @@ async fn run_ws<Ctx: Send + Sync + 'static>(
             _ = &mut writer => { writer_done = true; break; }
         };
         let data: Bytes = match msg {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+            None | Some(Err(_) | Ok(Message::Close(_))) => break,
             Some(Ok(Message::Text(t))) => t.into(),
             Some(Ok(Message::Binary(b))) => b,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {

@@ -1,5 +1,8 @@
 //! JSON-RPC over HTTP against a real socket: geth's codes, messages and HTTP statuses.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! JSON-RPC over WebSocket against a real socket: calls, subscriptions, cleanup,
 //! limits, keepalive and slow consumers.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::atomic::Ordering;
@@ -310,7 +313,7 @@ async fn websocket_connection_limit() {
         .unwrap_err();
     match err {
         tokio_tungstenite::tungstenite::Error::Http(resp) => {
-            assert_eq!(resp.status().as_u16(), 503)
+            assert_eq!(resp.status().as_u16(), 503);
         }
         other => panic!("expected HTTP 503, got {other:?}"),
     }
@@ -343,7 +346,7 @@ async fn oversized_ws_message_closes_connection() {
     let end = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match ws.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                None | Some(Err(_) | Ok(Message::Close(_))) => return,
                 Some(Ok(_)) => {}
             }
         }
@@ -383,7 +386,7 @@ async fn server_pings_and_closes_silent_clients() {
     let end = tokio::time::timeout(Duration::from_secs(5), async {
         loop {
             match silent.next().await {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                None | Some(Err(_) | Ok(Message::Close(_))) => return,
                 Some(Ok(_)) => {}
             }
         }
@@ -482,7 +485,7 @@ async fn ws_origin_checked_against_cors_list() {
         .insert("origin", "https://evil.example".parse().unwrap());
     match tokio_tungstenite::connect_async(req).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
-            assert_eq!(resp.status().as_u16(), 403)
+            assert_eq!(resp.status().as_u16(), 403);
         }
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }

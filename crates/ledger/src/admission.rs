@@ -96,7 +96,7 @@ impl Validator {
             && tx
                 .envelope
                 .authorization_list()
-                .is_none_or(|l| l.is_empty())
+                .is_none_or(<[alloy_eips::eip7702::SignedAuthorization]>::is_empty)
         {
             return Err(TxRejection::EmptyAuthorizationList);
         }
@@ -135,7 +135,7 @@ impl Validator {
             }
         }
         Ok(SenderState {
-            nonce: account.map(|a| a.nonce).unwrap_or(0),
+            nonce: account.map_or(0, |a| a.nonce),
             balance: account.map(|a| a.balance).unwrap_or_default(),
         })
     }

@@ -43,8 +43,7 @@ pub struct Builder<L> {
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl<L: BlockLog> Builder<L> {
@@ -142,7 +141,7 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
     let ctx = next_block_context(chain, &snap)?;
     let number = ctx.number;
     let txs = ledger.pool().select(chain.max_block_txs, |a| {
-        snap.account(a).ok().flatten().map(|r| r.nonce).unwrap_or(0)
+        snap.account(a).ok().flatten().map_or(0, |r| r.nonce)
     });
     if txs.is_empty() && !allow_empty {
         return Ok(None);
@@ -165,7 +164,7 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
     tracing::debug!(
         number,
         txs = block.transactions.len(),
-        elapsed_us = started.elapsed().as_micros() as u64,
+        elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "built block"
     );
     Ok(Some(Proposal {

@@ -226,7 +226,7 @@ impl Ledger {
             number,
             txs = block.transactions.len(),
             reused,
-            elapsed_us = started.elapsed().as_micros() as u64,
+            elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
             "applied block"
         );
         Ok(Applied::Written)

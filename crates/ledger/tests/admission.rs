@@ -1,6 +1,9 @@
 //! Every admission rule, as the typed rejection it is (with geth's message where a client
 //! depends on it), and that a refused transaction changes nothing.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use alloy_primitives::{Address, Bytes, TxKind, U256, U512};
@@ -72,7 +75,7 @@ fn insufficient_funds() {
         "{r}"
     );
     let r = rejected(f.ledger.submit(eip1559(&f.keys[0], 0, |t| {
-        t.value = U256::from(10u64).pow(U256::from(22))
+        t.value = U256::from(10u64).pow(U256::from(22));
     })));
     assert!(
         matches!(r, TxRejection::InsufficientFunds { address, .. } if address == f.keys[0].address()),
@@ -204,7 +207,7 @@ fn fees_below_base_fee_and_tip_above_cap() {
         TxRejection::FeeCapBelowBaseFee {
             address: f.keys[0].address(),
             max_fee: GWEI / 2,
-            base_fee: GWEI as u64
+            base_fee: u64::try_from(GWEI).unwrap()
         }
     );
     assert!(
@@ -212,7 +215,7 @@ fn fees_below_base_fee_and_tip_above_cap() {
             .starts_with("max fee per gas less than block base fee")
     );
     let m = rejected(f.ledger.submit(eip1559(&f.keys[0], 0, |t| {
-        t.max_priority_fee_per_gas = 3 * GWEI
+        t.max_priority_fee_per_gas = 3 * GWEI;
     })));
     assert!(
         matches!(m, TxRejection::TipAboveFeeCap { tip, .. } if tip == 3 * GWEI),

@@ -1,6 +1,9 @@
 //! State history retention: recent blocks are readable, older ones give a clear error, and a
 //! value written long ago is still the value at every retained block.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use alloy_primitives::{Address, U256};
@@ -26,7 +29,7 @@ fn old_state_is_pruned_but_retained_blocks_stay_exact() {
     let often = Address::repeat_byte(0x22);
     ledger
         .submit(eip1559(&keys[1], 0, |t| {
-            t.to = alloy_primitives::TxKind::Call(once)
+            t.to = alloy_primitives::TxKind::Call(once);
         }))
         .unwrap();
     commit_block(&ledger).unwrap();

@@ -1,6 +1,9 @@
 //! Mempool ordering, replacement and eviction; the build → append → apply pipeline, including
 //! the apply-compares-roots path, stale blocks, atomicity and restart.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use alloy_primitives::{Address, U256};
@@ -25,7 +28,11 @@ fn gapped_transactions_wait_for_the_gap() {
     );
     f.ledger.submit(eip1559(k, 0, |_| {})).unwrap();
     let block = commit_block(&f.ledger).unwrap();
-    let nonces: Vec<u64> = block.transactions.iter().map(|t| t.nonce()).collect();
+    let nonces: Vec<u64> = block
+        .transactions
+        .iter()
+        .map(txnchain_primitives::RecoveredTx::nonce)
+        .collect();
     assert_eq!(nonces, vec![0, 1, 2]);
     assert!(f.ledger.pool().is_empty());
 }
@@ -68,7 +75,7 @@ fn a_full_pool_evicts_the_cheapest_or_refuses() {
         .submit(eip1559(&f.keys[2], 0, |t| t.max_priority_fee_per_gas = 1))
     {
         Err(LedgerError::Rejected(r)) => {
-            assert_eq!(r, txnchain_primitives::TxRejection::PoolFull)
+            assert_eq!(r, txnchain_primitives::TxRejection::PoolFull);
         }
         other => panic!("{other:?}"),
     }
@@ -100,7 +107,7 @@ fn the_nodes_own_transactions_are_never_evicted() {
     // ...and when only locals and better payers are left, the newcomer is refused.
     f.ledger
         .submit(eip1559(&f.keys[3], 0, |t| {
-            t.max_priority_fee_per_gas = 1000
+            t.max_priority_fee_per_gas = 1000;
         }))
         .unwrap();
     assert!(f.ledger.pool().get(&local.hash).is_some());
@@ -109,7 +116,7 @@ fn the_nodes_own_transactions_are_never_evicted() {
         .submit(eip1559(&f.keys[1], 0, |t| t.max_priority_fee_per_gas = 1))
     {
         Err(LedgerError::Rejected(r)) => {
-            assert_eq!(r, txnchain_primitives::TxRejection::PoolFull)
+            assert_eq!(r, txnchain_primitives::TxRejection::PoolFull);
         }
         other => panic!("{other:?}"),
     }
@@ -146,7 +153,7 @@ fn build_on(f: &Fixture, n: u64) -> Vec<SealedBlock> {
             .unwrap();
         f.ledger
             .submit(eip1559(&f.keys[1], i, |t| {
-                t.to = alloy_primitives::TxKind::Create
+                t.to = alloy_primitives::TxKind::Create;
             }))
             .unwrap_or_default();
         blocks.push(commit_block(&f.ledger).unwrap());

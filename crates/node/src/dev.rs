@@ -137,8 +137,8 @@ pub fn dev_genesis(
         GenesisAccount {
             code: deployed_bytecode(STABLECOIN_ARTIFACT)?,
             storage: stablecoin_storage(
-                keys.iter().map(|k| k.address()),
-                keys.first().map(|k| k.address()),
+                keys.iter().map(alloy_signer_local::LocalSigner::address),
+                keys.first().map(alloy_signer_local::LocalSigner::address),
             ),
             ..Default::default()
         },

@@ -231,8 +231,7 @@ impl Chain for LocalChain {
         let committed = snap
             .account(address)
             .map_err(unavailable)?
-            .map(|a| a.nonce)
-            .unwrap_or(0);
+            .map_or(0, |a| a.nonce);
         Ok(self.ledger.pool().pending_nonce(address, committed))
     }
 

@@ -3,6 +3,9 @@
 //! methods are on the admin listener unless the configuration makes them public; blocks are
 //! produced and the node stops cleanly.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -78,8 +78,7 @@ impl ForkSchedule {
             .iter()
             .rev()
             .find(|(_, at)| *at <= block)
-            .map(|(f, _)| *f)
-            .unwrap_or(Fork::Prague)
+            .map_or(Fork::Prague, |(f, _)| *f)
     }
 }
 

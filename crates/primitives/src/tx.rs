@@ -119,7 +119,7 @@ impl RecoveredTx {
     /// The priority fee this transaction pays at `base_fee`, used to order the pool.
     pub fn effective_tip(&self, base_fee: u64) -> u128 {
         self.effective_gas_price(base_fee)
-            .saturating_sub(base_fee as u128)
+            .saturating_sub(u128::from(base_fee))
     }
 
     /// Whether a legacy transaction lacks EIP-155 replay protection.

@@ -244,7 +244,7 @@ pub(crate) fn call_input(
             Some(TxKind::Call(a)) => Some(a),
             _ => None,
         },
-        gas: req.gas.map(|g| g.min(default_gas)).unwrap_or(default_gas),
+        gas: req.gas.map_or(default_gas, |g| g.min(default_gas)),
         gas_price: req.gas_price,
         max_fee_per_gas: req.max_fee_per_gas,
         max_priority_fee_per_gas: req.max_priority_fee_per_gas,

@@ -84,7 +84,7 @@ impl EthApi {
             return Ok(None);
         };
         let hashes = snap.block_tx_hashes(n).map_err(errors::storage)?;
-        match hashes.get(index as usize) {
+        match usize::try_from(index).ok().and_then(|i| hashes.get(i)) {
             Some(h) => self.transaction_by_hash(*h),
             None => Ok(None),
         }
@@ -96,7 +96,7 @@ impl EthApi {
             let header = self.header(&snap, loc.block)?;
             return Ok(Some(convert::transaction(
                 &tx,
-                Some(Position::of(&header, loc.index as u64)),
+                Some(Position::of(&header, u64::from(loc.index))),
             )));
         }
         Ok(self
@@ -127,7 +127,7 @@ impl EthApi {
             .unwrap_or_default();
         Ok(receipts
             .get(loc.index as usize)
-            .map(|r| convert::receipt(r, hash, Position::of(&header, loc.index as u64))))
+            .map(|r| convert::receipt(r, hash, Position::of(&header, u64::from(loc.index)))))
     }
 
     pub(crate) fn block_receipts(
@@ -169,8 +169,7 @@ impl EthApi {
         let mut events = self.ledger.subscribe();
         let hash = self.send_raw(raw)?;
         let timeout = timeout_ms
-            .map(Duration::from_millis)
-            .unwrap_or(SYNC_DEFAULT)
+            .map_or(SYNC_DEFAULT, Duration::from_millis)
             .min(SYNC_MAX);
         let wait = async {
             loop {

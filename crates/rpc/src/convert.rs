@@ -8,7 +8,7 @@ use txnchain_primitives::{RecoveredTx, SealedHeader, StoredReceipt};
 
 /// Where a transaction sits in a committed block.
 #[derive(Debug, Clone, Copy)]
-pub struct Position {
+pub(crate) struct Position {
     pub block_hash: B256,
     pub block_number: u64,
     pub index: u64,
@@ -17,7 +17,7 @@ pub struct Position {
 }
 
 impl Position {
-    pub fn of(header: &SealedHeader, index: u64) -> Self {
+    pub(crate) fn of(header: &SealedHeader, index: u64) -> Self {
         Position {
             block_hash: header.hash,
             block_number: header.header.number,
@@ -28,7 +28,7 @@ impl Position {
     }
 }
 
-pub fn header(h: &SealedHeader) -> Header {
+pub(crate) fn header(h: &SealedHeader) -> Header {
     let size = h.rlp().len();
     Header {
         hash: h.hash,
@@ -38,7 +38,7 @@ pub fn header(h: &SealedHeader) -> Header {
     }
 }
 
-pub fn transaction(tx: &RecoveredTx, pos: Option<Position>) -> Transaction {
+pub(crate) fn transaction(tx: &RecoveredTx, pos: Option<Position>) -> Transaction {
     Transaction {
         inner: Recovered::new_unchecked(tx.envelope.clone(), tx.sender),
         block_hash: pos.map(|p| p.block_hash),
@@ -49,7 +49,7 @@ pub fn transaction(tx: &RecoveredTx, pos: Option<Position>) -> Transaction {
     }
 }
 
-pub fn logs(r: &StoredReceipt, tx_hash: B256, pos: Position) -> Vec<Log> {
+pub(crate) fn logs(r: &StoredReceipt, tx_hash: B256, pos: Position) -> Vec<Log> {
     r.logs
         .iter()
         .enumerate()
@@ -66,7 +66,7 @@ pub fn logs(r: &StoredReceipt, tx_hash: B256, pos: Position) -> Vec<Log> {
         .collect()
 }
 
-pub fn receipt(r: &StoredReceipt, tx_hash: B256, pos: Position) -> TransactionReceipt {
+pub(crate) fn receipt(r: &StoredReceipt, tx_hash: B256, pos: Position) -> TransactionReceipt {
     let bloom = r.envelope().logs_bloom().to_owned();
     let with_bloom = ReceiptWithBloom {
         receipt: Receipt {
@@ -99,7 +99,7 @@ pub fn receipt(r: &StoredReceipt, tx_hash: B256, pos: Position) -> TransactionRe
     }
 }
 
-pub fn block(h: &SealedHeader, txs: &[RecoveredTx], full: bool) -> Block {
+pub(crate) fn block(h: &SealedHeader, txs: &[RecoveredTx], full: bool) -> Block {
     let transactions = if full {
         BlockTransactions::Full(
             txs.iter()

@@ -66,8 +66,7 @@ impl EthApi {
             let input = call_input(&req, cap)?;
             let nonce = revm::DatabaseRef::basic_ref(overlay, input.from)
                 .map_err(errors::exec)?
-                .map(|a| a.nonce)
-                .unwrap_or(0);
+                .map_or(0, |a| a.nonce);
             let chain = self.ledger.chain();
             let env = call_env(&input, chain.chain_id, nonce);
             let cfg = call_cfg(chain, ctx.number, &input);
@@ -78,7 +77,7 @@ impl EthApi {
 
     fn committed_nonce_fn(&self) -> Result<impl Fn(Address) -> u64, RpcError> {
         let snap = self.snapshot()?;
-        Ok(move |a: Address| snap.account(a).ok().flatten().map(|r| r.nonce).unwrap_or(0))
+        Ok(move |a: Address| snap.account(a).ok().flatten().map_or(0, |r| r.nonce))
     }
 
     /// `txpool_status`.

@@ -28,7 +28,7 @@ impl EthApi {
         self.config
             .dev_signers
             .iter()
-            .map(|s| s.address())
+            .map(alloy_signer_local::LocalSigner::address)
             .collect()
     }
 
@@ -75,7 +75,7 @@ impl EthApi {
                 .config
                 .dev_signers
                 .first()
-                .map(|s| s.address())
+                .map(alloy_signer_local::LocalSigner::address)
                 .ok_or_else(|| RpcError::server("unknown account"))?,
         };
         let signer = self.signer(from)?.clone();
@@ -83,8 +83,7 @@ impl EthApi {
         let committed = snap
             .account(from)
             .map_err(errors::storage)?
-            .map(|a| a.nonce)
-            .unwrap_or(0);
+            .map_or(0, |a| a.nonce);
         let nonce = match req.nonce {
             Some(n) => n,
             None => self.ledger.pool().pending_nonce(from, committed),
@@ -106,7 +105,7 @@ impl EthApi {
         let input = req.input.input().cloned().unwrap_or_default();
         let to = req.to.unwrap_or(TxKind::Create);
         let value = req.value.unwrap_or(U256::ZERO);
-        let base_fee = self.ledger.chain().base_fee as u128;
+        let base_fee = u128::from(self.ledger.chain().base_fee);
         let envelope: TxEnvelope = if let Some(gas_price) = req.gas_price {
             let tx = TxLegacy {
                 chain_id: Some(chain_id),

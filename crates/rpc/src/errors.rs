@@ -9,7 +9,7 @@ use txnchain_storage::StorageError;
 
 /// geth's `execution reverted` error: code 3, the decoded reason after ": ", the revert data in
 /// `data`.
-pub fn reverted(output: &Bytes) -> RpcError {
+pub(crate) fn reverted(output: &Bytes) -> RpcError {
     use alloy_sol_types::SolError;
     let reason = if let Ok(r) = alloy_sol_types::Revert::abi_decode(output) {
         Some(r.reason)
@@ -33,7 +33,7 @@ pub fn reverted(output: &Bytes) -> RpcError {
     )
 }
 
-pub fn storage(e: StorageError) -> RpcError {
+pub(crate) fn storage(e: StorageError) -> RpcError {
     match e {
         StorageError::Pruned { .. } => RpcError::server(e.to_string()),
         other => {
@@ -45,11 +45,11 @@ pub fn storage(e: StorageError) -> RpcError {
 
 /// The one mapping of a refused transaction to JSON-RPC: geth answers every kind with
 /// `-32000` and its message (decoding, admission, pool, EVM validation alike).
-pub fn rejection(r: TxRejection) -> RpcError {
+pub(crate) fn rejection(r: TxRejection) -> RpcError {
     RpcError::server(r.to_string())
 }
 
-pub fn exec(e: ExecError) -> RpcError {
+pub(crate) fn exec(e: ExecError) -> RpcError {
     match e {
         ExecError::Storage(s) => storage(s),
         ExecError::RequestDeadline => RpcError::timeout(),
@@ -58,7 +58,7 @@ pub fn exec(e: ExecError) -> RpcError {
     }
 }
 
-pub fn ledger(e: LedgerError) -> RpcError {
+pub(crate) fn ledger(e: LedgerError) -> RpcError {
     match e {
         LedgerError::Rejected(r) => rejection(r),
         LedgerError::Storage(s) => storage(s),

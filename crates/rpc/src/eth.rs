@@ -298,18 +298,14 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
     reg_blocking!(m, "eth_getBlockTransactionCountByNumber", |api, p| {
         p.check_max(1)?;
         let t: BlockNumberOrTag = p.required(0)?;
-        Ok(api
-            .tx_count(BlockRef::Tag(t))?
-            .map(hex_u64)
-            .unwrap_or(Value::Null))
+        Ok(api.tx_count(BlockRef::Tag(t))?.map_or(Value::Null, hex_u64))
     });
     reg_blocking!(m, "eth_getBlockTransactionCountByHash", |api, p| {
         p.check_max(1)?;
         let h: B256 = p.required(0)?;
         Ok(api
             .tx_count(BlockRef::Hash(h))?
-            .map(hex_u64)
-            .unwrap_or(Value::Null))
+            .map_or(Value::Null, hex_u64))
     });
     reg!(m, "eth_getUncleCountByBlockNumber", |_api, p| {
         p.check_max(1)?;

@@ -47,8 +47,7 @@ impl EthApi {
         let committed = state
             .account(address)
             .map_err(errors::exec)?
-            .map(|a| a.nonce)
-            .unwrap_or(0);
+            .map_or(0, |a| a.nonce);
         Ok(if is_pending(&block) {
             self.ledger.pool().pending_nonce(address, committed)
         } else {
@@ -133,7 +132,7 @@ impl EthApi {
     ) -> Result<u64, RpcError> {
         self.with_call_state(block, overrides, |ctx, overlay, cap| {
             let input = call_input(req, cap)?;
-            let cap = req.gas.map(|g| g.min(cap)).unwrap_or(cap);
+            let cap = req.gas.map_or(cap, |g| g.min(cap));
             estimate_gas(self.ledger.chain(), ctx, overlay, &input, cap, limits).map_err(
                 |e| match e {
                     EstimateError::Reverted(out) => errors::reverted(&out),
@@ -202,11 +201,11 @@ impl EthApi {
         Ok(EIP1186AccountProofResponse {
             address,
             balance: account.map(|a| a.balance).unwrap_or_default(),
-            code_hash: account.map(|a| a.code_hash).unwrap_or(KECCAK256_EMPTY),
+            code_hash: account.map_or(KECCAK256_EMPTY, |a| a.code_hash),
             nonce: account.map(|a| a.nonce).unwrap_or_default(),
-            storage_hash: account
-                .map(|a| a.storage_root)
-                .unwrap_or(alloy_consensus::constants::EMPTY_ROOT_HASH),
+            storage_hash: account.map_or(alloy_consensus::constants::EMPTY_ROOT_HASH, |a| {
+                a.storage_root
+            }),
             account_proof,
             storage_proof,
         })
@@ -234,10 +233,10 @@ impl EthApi {
         let mut reward = percentiles.as_ref().map(|_| Vec::new());
         for n in oldest..=newest {
             let h = self.header(&snap, n)?;
-            base_fee_per_gas.push(h.header.base_fee_per_gas.unwrap_or_default() as u128);
+            base_fee_per_gas.push(u128::from(h.header.base_fee_per_gas.unwrap_or_default()));
             gas_used_ratio.push(h.header.gas_used as f64 / h.header.gas_limit.max(1) as f64);
             if let (Some(ps), Some(out)) = (&percentiles, reward.as_mut()) {
-                let base = h.header.base_fee_per_gas.unwrap_or_default() as u128;
+                let base = u128::from(h.header.base_fee_per_gas.unwrap_or_default());
                 let receipts = snap
                     .block_receipts(n)
                     .map_err(errors::storage)?
@@ -254,6 +253,13 @@ impl EthApi {
                         if tips.is_empty() {
                             return 0;
                         }
+                        // geth's rounding: `p` is within 0..=100 and the float-to-integer
+                        // cast saturates.
+                        #[expect(
+                            clippy::cast_possible_truncation,
+                            clippy::cast_sign_loss,
+                            reason = "geth computes the threshold the same way"
+                        )]
                         let threshold = (total as f64 * p / 100.0) as u64;
                         let mut acc = 0u64;
                         for (tip, gas) in &tips {
@@ -262,14 +268,14 @@ impl EthApi {
                                 return *tip;
                             }
                         }
-                        tips.last().map(|t| t.0).unwrap_or(0)
+                        tips.last().map_or(0, |t| t.0)
                     })
                     .collect();
                 out.push(row);
             }
         }
         if count > 0 {
-            base_fee_per_gas.push(self.ledger.chain().base_fee as u128);
+            base_fee_per_gas.push(u128::from(self.ledger.chain().base_fee));
         }
         Ok(FeeHistory {
             base_fee_per_gas,

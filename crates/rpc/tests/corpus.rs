@@ -2,6 +2,9 @@
 //! each) through the harness the `cargo fuzz` target runs, and checks every method the
 //! module serves has a seed.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use txnchain_rpc::fuzzing;

@@ -1,6 +1,9 @@
 //! The eth API's limits, through the JSON-RPC dispatcher: fee-history percentiles, filter
 //! sizes and per-client filter quotas, the RPC gas cap and the EVM timeout.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! Parameter parsing and block tags through the dispatcher, as geth answers them: wrong
 //! types, missing and extra params, every block tag, numbers and hashes beyond the chain.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -82,7 +82,7 @@ impl Snapshot {
                     None
                 }
                 Some((nonce, balance, code_hash)) => {
-                    let mut storage_root = old.map(|r| r.storage_root).unwrap_or(EMPTY_ROOT);
+                    let mut storage_root = old.map_or(EMPTY_ROOT, |r| r.storage_root);
                     if let Some(slots) = changes.storage.get(&address) {
                         let ns = namespace(Some(address));
                         let reader = Nodes {

@@ -133,11 +133,11 @@ impl Store {
             .insert(block.header.hash.as_slice(), nb.as_slice())?;
         let mut hashes = Vec::with_capacity(block.transactions.len() * 32);
         let mut txs = txn.open_table(tables::TXS.def())?;
-        for (i, tx) in block.transactions.iter().enumerate() {
+        for (index, tx) in (0u32..).zip(&block.transactions) {
             hashes.extend_from_slice(tx.hash.as_slice());
             let loc = TxLocation {
                 block: number,
-                index: i as u32,
+                index,
             };
             txs.insert(tx.hash.as_slice(), encode_tx(loc, tx).as_slice())?;
         }
@@ -195,14 +195,14 @@ impl Store {
                     &mut accounts,
                     tables::ACCOUNTS.0,
                     addr.as_slice(),
-                    enc.as_ref().map(|e| e.as_slice()),
+                    enc.as_ref().map(<[u8; 104]>::as_slice),
                 )?;
                 self.put_history(
                     &mut history,
                     tables::ACCOUNT_HISTORY.0,
                     addr.as_slice(),
                     number,
-                    enc.as_ref().map(|e| e.as_slice()).unwrap_or(&[]),
+                    enc.as_ref().map_or(&[], <[u8; 104]>::as_slice),
                 )?;
                 changed.push(0u8);
                 changed.extend_from_slice(addr.as_slice());

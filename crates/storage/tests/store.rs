@@ -2,6 +2,9 @@
 //! apply only in order, state at past blocks is kept and pruned as configured, and everything
 //! survives reopening the file.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 
 use alloy_consensus::Header;

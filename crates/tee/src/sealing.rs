@@ -386,7 +386,7 @@ pub fn snp_key_request(vmpl: u32, tcb: Option<SnpTcbVersion>) -> SnpKeyRequest {
         guest_field_select: fields,
         vmpl,
         guest_svn: 0,
-        tcb_version: tcb.map(SnpTcbVersion::to_raw).unwrap_or(0),
+        tcb_version: tcb.map_or(0, SnpTcbVersion::to_raw),
     }
 }
 
@@ -417,7 +417,9 @@ pub trait SnpKeyDeriver: Send + Sync {
     fn derive_key(&self, request: &SnpKeyRequest) -> Result<Zeroizing<[u8; 32]>, TeeError>;
 }
 
-fn aad(version: u8, pid: u8, tcb: Option<(u8, u64)>, label: &str) -> Vec<u8> {
+fn aad(version: u8, pid: u8, tcb: Option<(u8, u64)>, label: &str) -> Result<Vec<u8>, TeeError> {
+    let label_len = u32::try_from(label.len())
+        .map_err(|_| TeeError::Unseal("sealing label longer than 4 GiB".into()))?;
     let mut a = if version == VERSION_1 {
         b"txnchain-seal-v1".to_vec()
     } else {
@@ -428,9 +430,9 @@ fn aad(version: u8, pid: u8, tcb: Option<(u8, u64)>, label: &str) -> Vec<u8> {
         a.push(layout);
         a.extend_from_slice(&raw.to_le_bytes());
     }
-    a.extend_from_slice(&(label.len() as u32).to_le_bytes());
+    a.extend_from_slice(&label_len.to_le_bytes());
     a.extend_from_slice(label.as_bytes());
-    a
+    Ok(a)
 }
 
 fn cipher(key: &[u8; 32]) -> Result<ChaCha20Poly1305, TeeError> {
@@ -455,12 +457,13 @@ fn seal_with(
         None => (LAYOUT_NONE, 0),
         Some(t) => (t.layout(), t.to_raw()),
     };
+    let aad = aad(VERSION_2, pid, Some((layout, raw)), label)?;
     let ct = cipher(key)?
         .encrypt(
             &Nonce::from(nonce),
             Payload {
                 msg: plaintext,
-                aad: &aad(VERSION_2, pid, Some((layout, raw)), label),
+                aad: &aad,
             },
         )
         .map_err(|_| TeeError::Unseal("encryption failed".into()))?;
@@ -542,7 +545,7 @@ fn parse_blob<'a>(
         tcb,
         nonce,
         ciphertext: &rest[12..],
-        aad: aad(version, pid, tcb_field, label),
+        aad: aad(version, pid, tcb_field, label)?,
     })
 }
 
@@ -707,7 +710,10 @@ impl SnpKeyDeriver for DevSevGuest {
         use sev::firmware::guest::AttestationReport;
         use sev::parser::ByteParser;
         let raw = {
-            let mut fw = self.fw.lock().unwrap_or_else(|p| p.into_inner());
+            let mut fw = self
+                .fw
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             fw.get_report(None, Some([0u8; 64]), Some(self.vmpl))
                 .map_err(|e| Self::unavailable(format!("MSG_REPORT_REQ failed: {e}")))?
         };
@@ -724,7 +730,10 @@ impl SnpKeyDeriver for DevSevGuest {
     }
 
     fn derive_key(&self, request: &SnpKeyRequest) -> Result<Zeroizing<[u8; 32]>, TeeError> {
-        let mut fw = self.fw.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fw = self
+            .fw
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         fw.get_derived_key(Some(1), request.to_derived_key())
             .map(Zeroizing::new)
             .map_err(|e| Self::unavailable(format!("MSG_KEY_REQ failed: {e}")))
@@ -878,7 +887,7 @@ pub fn unseal_file(
     if let Some(resealed) = unsealed.resealed {
         match write_atomically(path, &resealed) {
             Ok(()) => {
-                tracing::info!(path = %path.display(), "sealed file re-sealed at the current TCB")
+                tracing::info!(path = %path.display(), "sealed file re-sealed at the current TCB");
             }
             Err(e) => tracing::warn!(
                 path = %path.display(),
@@ -1044,7 +1053,7 @@ mod tests {
         if !Path::new(SEV_GUEST_DEVICE).exists() {
             match SevSnpSealer::new(&config) {
                 Err(e @ TeeError::DeviceUnavailable { .. }) => {
-                    assert!(e.to_string().contains("/dev/sev-guest"), "{e}")
+                    assert!(e.to_string().contains("/dev/sev-guest"), "{e}");
                 }
                 other => panic!("unexpected: {other:?}"),
             }

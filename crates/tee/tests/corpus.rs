@@ -2,6 +2,9 @@
 //! published hardware vectors and a dev node's virtual evidence) and truncations and one-bit
 //! mutations of each through the harness the `cargo fuzz` target runs.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 #[test]

@@ -2,6 +2,9 @@
 //! verifier, `--tee` selection, and the configfs-tsm code path against a
 //! prepared directory tree with an emulated kernel.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -280,7 +283,7 @@ fn cert_table(vcek: &[u8]) -> Vec<u8> {
     let guid = hex::decode("63da758de6644564adc5f4b93be8accd").unwrap();
     let mut t = guid;
     t.extend_from_slice(&48u32.to_le_bytes());
-    t.extend_from_slice(&(vcek.len() as u32).to_le_bytes());
+    t.extend_from_slice(&u32::try_from(vcek.len()).unwrap().to_le_bytes());
     t.extend_from_slice(&[0u8; 24]);
     t.extend_from_slice(vcek);
     t

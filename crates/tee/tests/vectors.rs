@@ -4,6 +4,9 @@
 //! collateral itself, and uses the evidence's own report_data as the
 //! expected raw value.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use base64::Engine as _;
 use txnchain_tee::evidence::{Endorsements, EvidenceBundle, EvidencePlatform, encode_cert_der};
 use txnchain_tee::policy::{Measured, MinTcb, Policy, SgxMinTcb, SnpMinTcb, TdxMinTcb};
@@ -377,7 +380,7 @@ fn tdx_quote_below_every_tcb_level_needs_tcb_not_supported_allowed() {
     every_intel_status.accepted_tcb_statuses = txnchain_tee::policy::KNOWN_TCB_STATUSES
         .iter()
         .filter(|s| **s != "TcbNotSupported")
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     for policy in [allowing(&case, "OutOfDate"), every_intel_status] {
         let v = case.verify(&policy);

@@ -181,6 +181,10 @@ pub fn root<R: NodeReader + ?Sized>(reader: &R) -> Result<B256, TrieError<R::Err
 pub fn encode_path(path: &NodePath) -> Vec<u8> {
     let mut out = Vec::with_capacity(path.len().div_ceil(2) + 1);
     out.extend_from_slice(&path.pack());
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "a path holds at most 64 nibbles"
+    )]
     out.push(path.len() as u8);
     out
 }
@@ -235,7 +239,7 @@ fn walk<R: NodeReader + ?Sized>(
             }
             Node::Branch { mut children } => {
                 let nibble = nibble_at(&rest, 0, &path)?;
-                let Some(child) = children[nibble].take() else {
+                let Some(child) = children[usize::from(nibble)].take() else {
                     return Ok(None);
                 };
                 (child, child_path(&path, nibble), false)

@@ -64,19 +64,18 @@ pub(crate) fn nibble_at<E>(
     nibbles: &Nibbles,
     index: usize,
     path: &Nibbles,
-) -> Result<usize, TrieError<E>> {
+) -> Result<u8, TrieError<E>> {
     nibbles
         .get(index)
-        .map(usize::from)
         .ok_or_else(|| TrieError::malformed(*path, "path runs past the end of the key"))
 }
 
 /// `path ‖ [nibble]`.
-pub(crate) fn child_path(path: &Nibbles, nibble: usize) -> Nibbles {
+pub(crate) fn child_path(path: &Nibbles, nibble: u8) -> Nibbles {
     let mut p = *path;
     // `nibble < 16` and every branch's path is shorter than 64 nibbles (checked on decode, and
     // kept by construction for new branches).
-    p.push_unchecked(nibble as u8);
+    p.push_unchecked(nibble);
     p
 }
 
@@ -206,8 +205,8 @@ fn convert<E>(node: TrieNode, path: &Nibbles) -> Result<Node, TrieError<E>> {
             }
             let mut children = empty_children();
             let mut stack = branch.stack.iter();
-            for (index, slot) in children.iter_mut().enumerate() {
-                if branch.state_mask.is_bit_set(index as u8) {
+            for (index, slot) in (0u8..).zip(children.iter_mut()) {
+                if branch.state_mask.is_bit_set(index) {
                     let Some(item) = stack.next() else {
                         return Err(TrieError::malformed(*path, "branch child count mismatch"));
                     };

@@ -82,7 +82,7 @@ impl<'r, R: NodeReader + ?Sized> Updater<'r, R> {
         };
 
         let mut writes: BTreeMap<Nibbles, Option<Vec<u8>>> = BTreeMap::new();
-        for (path, _) in self.original.iter() {
+        for path in self.original.keys() {
             if !self.live.contains(path) {
                 writes.insert(*path, None);
             }
@@ -178,7 +178,7 @@ impl<'r, R: NodeReader + ?Sized> Updater<'r, R> {
             Node::Branch { children } => {
                 let nibble = nibble_at(&key, 0, &path)?;
                 let changed = self.insert_slot(
-                    &mut children[nibble],
+                    &mut children[usize::from(nibble)],
                     child_path(&path, nibble),
                     key.slice(1..),
                     value,
@@ -265,7 +265,7 @@ impl<'r, R: NodeReader + ?Sized> Updater<'r, R> {
             }
             Node::Branch { children } => {
                 let nibble = nibble_at(&key, 0, &path)?;
-                let Some(below) = children[nibble].as_mut() else {
+                let Some(below) = children[usize::from(nibble)].as_mut() else {
                     return Ok(Deleted::Unchanged);
                 };
                 match self.delete(below, child_path(&path, nibble), key.slice(1..))? {
@@ -274,12 +274,11 @@ impl<'r, R: NodeReader + ?Sized> Updater<'r, R> {
                         loaded.rlp = None;
                         return Ok(Deleted::Changed);
                     }
-                    Deleted::Removed => children[nibble] = None,
+                    Deleted::Removed => children[usize::from(nibble)] = None,
                 }
                 loaded.rlp = None;
-                let mut present = children
-                    .iter()
-                    .enumerate()
+                let mut present = (0u8..)
+                    .zip(children.iter())
                     .filter(|(_, c)| c.is_some())
                     .map(|(i, _)| i);
                 let (Some(first), second) = (present.next(), present.next()) else {
@@ -287,9 +286,9 @@ impl<'r, R: NodeReader + ?Sized> Updater<'r, R> {
                 };
                 if second.is_none() {
                     // One child left: the branch collapses into it, prefixed by its nibble.
-                    if let Some(only) = children[first].take() {
+                    if let Some(only) = children[usize::from(first)].take() {
                         let mut prefix = Nibbles::new();
-                        prefix.push_unchecked(first as u8);
+                        prefix.push_unchecked(first);
                         *child = self.prefix(prefix, only, &child_path(&path, first))?;
                     }
                 }
@@ -362,11 +361,11 @@ impl<'r, R: NodeReader + ?Sized> Updater<'r, R> {
                 let mut stack: [RlpNode; 16] = Default::default();
                 let mut count = 0;
                 let mut mask = TrieMask::default();
-                for (nibble, child) in children.into_iter().enumerate() {
+                for (nibble, child) in (0u8..).zip(*children) {
                     if let Some(child) = child {
                         stack[count] = self.commit_child(child, child_path(path, nibble))?;
                         count += 1;
-                        mask.set_bit(nibble as u8);
+                        mask.set_bit(nibble);
                     }
                 }
                 match rlp {
@@ -435,8 +434,8 @@ fn split<E>(
         Node::Branch { .. } => return Err(TrieError::malformed(*path, "cannot split a branch")),
     };
     let mut children = empty_children();
-    children[old_nibble] = Some(old_child);
-    children[new_nibble] = Some(Child::dirty(Node::Leaf {
+    children[usize::from(old_nibble)] = Some(old_child);
+    children[usize::from(new_nibble)] = Some(Child::dirty(Node::Leaf {
         key: key.slice(common + 1..),
         value,
     }));

@@ -4,6 +4,9 @@
 //! (`TRIE_BENCH_KEYS` / `TRIE_BENCH_BATCH` / `TRIE_BENCH_BATCHES` override the sizes;
 //! `TRIE_BENCH_NO_VERIFY=1` skips the per-read hash check).
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use alloy_primitives::B256;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::convert::Infallible;
@@ -106,7 +109,7 @@ fn batch_updates_per_second() {
         store.apply(&upd);
     }
     let wall = start.elapsed();
-    let per_batch = compute / batches as u32;
+    let per_batch = compute / u32::try_from(batches).unwrap();
     let cpu_per_batch = std::time::Duration::from_nanos(cpu_ns / batches as u64);
     println!(
         "{batches} batches of {batch} keys (verify hashes: {verify}): update() takes {per_batch:.2?} wall, \

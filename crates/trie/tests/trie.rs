@@ -1,6 +1,9 @@
 //! Checks roots, incremental updates, storage hygiene and proofs against alloy-trie's reference
 //! `HashBuilder` and `verify_proof`.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use alloy_primitives::{B256, Bytes, keccak256};
 use alloy_rlp::Decodable;
 use alloy_rlp::Encodable;
@@ -172,8 +175,9 @@ fn deep_inline_subtrees() {
         for _ in 0..rng.random_range(1..20) {
             let mut key = base;
             let tail: u16 = rng.random_range(0..if round % 2 == 0 { 16 } else { 4096 });
-            key[30] = (key[30] & 0xf0) | (tail >> 8) as u8 & 0x0f;
-            key[31] = tail as u8;
+            let [high, low] = tail.to_be_bytes();
+            key[30] = (key[30] & 0xf0) | high & 0x0f;
+            key[31] = low;
             let key = B256::from(key);
             let value = if rng.random_bool(0.7) {
                 vec![rng.random_range(1..0x80)]

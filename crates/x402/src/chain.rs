@@ -239,8 +239,7 @@ impl JsonRpcChain {
                 .get("blockNumber")
                 .map(quantity)
                 .transpose()?
-                .map(|n| n.saturating_to())
-                .unwrap_or(0),
+                .map_or(0, |n| n.saturating_to()),
             logs,
         }))
     }
@@ -287,7 +286,7 @@ impl Chain for JsonRpcChain {
             Err(RpcFailure::Error { code, message, .. }) if code == -32000 || code == 3 => {
                 Ok(CallOutcome::Halt(message))
             }
-            Err(RpcFailure::Error { message, .. }) | Err(RpcFailure::Transport(message)) => {
+            Err(RpcFailure::Error { message, .. } | RpcFailure::Transport(message)) => {
                 Err(ChainError::Unavailable(message))
             }
         }

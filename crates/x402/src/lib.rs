@@ -48,8 +48,7 @@ pub fn install_crypto_provider() {
 pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Parses a decimal token amount (`"0.01"`) into atomic units for `decimals` (10000 for 6).

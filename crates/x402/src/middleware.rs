@@ -84,7 +84,7 @@ impl PaymentAsset {
             version: get("version")?,
             decimals: extra
                 .get("decimals")
-                .and_then(|v| v.as_u64())
+                .and_then(serde_json::Value::as_u64)
                 .and_then(|d| u8::try_from(d).ok())
                 .unwrap_or(6),
         })
@@ -291,8 +291,7 @@ fn resource_url(req: &Request<Body>) -> String {
     let pq = req
         .uri()
         .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
     format!("http://{host}{pq}")
 }
 

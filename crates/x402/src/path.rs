@@ -51,7 +51,7 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 fn hex(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
+    (b as char).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
 /// Decodes escapes of unreserved characters and upper-cases the rest, refusing what must

@@ -1,6 +1,9 @@
 //! Replays the x402 fuzz seed corpora (and truncations and one-bit mutations of every seed)
 //! through the harnesses the `cargo fuzz` targets run.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 
 use txnchain_x402::fuzzing;

@@ -1,6 +1,9 @@
 //! The middleware prices the canonical path and passes on exactly that path: no spelling of
 //! a priced resource costs less, and none the price list cannot judge is served.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use alloy_primitives::{Address, U256};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, Uri};

@@ -3,6 +3,9 @@
 //! abandoned ones never settle twice, and what an attacker controls (the asset, the amount,
 //! the timeouts) is refused before any chain work.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! End-to-end cases (reused and cancelled nonces, blocklist, settlement through the
 //! facilitator) run against a real node in `tests/x402`.
 
+// Test code: a failed unwrap is a failed test, with its location.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;

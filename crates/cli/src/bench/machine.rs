@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// The machine, from /proc.
 #[derive(Debug, Clone, Serialize)]
-pub struct Machine {
+pub(crate) struct Machine {
     /// Logical CPUs available to this process.
     pub cores: usize,
     /// `model name` from /proc/cpuinfo.
@@ -17,48 +17,41 @@ pub struct Machine {
 
 impl Machine {
     /// Reads the description of this machine.
-    pub fn describe() -> Self {
+    pub(crate) fn describe() -> Self {
         Machine {
             cores: cores(),
             cpu: cpu_model().unwrap_or_else(|| "unknown".into()),
             memory_bytes: memory_bytes(),
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into()),
+                .map_or_else(|_| "unknown".into(), |s| s.trim().to_string()),
         }
     }
 
     /// One line for humans.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         format!(
             "{} cores, {}, {} RAM, Linux {}",
             self.cores,
             self.cpu,
-            self.memory_bytes
-                .map(gib)
-                .unwrap_or_else(|| "unknown".into()),
+            self.memory_bytes.map_or_else(|| "unknown".into(), gib),
             self.kernel
         )
     }
 }
 
 /// This machine in one short line, as `bench x402` prints it: cores, CPU, memory.
-pub fn summary() -> String {
+pub(crate) fn summary() -> String {
     format!(
         "{} cores, {}, {}",
         cores(),
         cpu_model().unwrap_or_else(|| "unknown CPU".into()),
-        memory_bytes()
-            .map(gib)
-            .unwrap_or_else(|| "unknown memory".into())
+        memory_bytes().map_or_else(|| "unknown memory".into(), gib)
     )
 }
 
 /// Logical CPUs available to this process (0 if unknown).
 fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0)
+    std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
 }
 
 /// `model name` from /proc/cpuinfo.
@@ -94,7 +87,7 @@ fn status_kib(text: &str, key: &str) -> Option<u64> {
 }
 
 /// Peak resident set size (VmHWM) of process `pid`, in bytes.
-pub fn peak_rss(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status_kib(&status, "VmHWM").map(|k| k * 1024)
 }

@@ -38,7 +38,7 @@ use setup::{Bench, Spawned};
 
 /// Benchmark arguments.
 #[derive(clap::Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     #[command(subcommand)]
     command: BenchCommand,
 }
@@ -137,7 +137,7 @@ struct TransfersArgs {
 }
 
 /// Runs a benchmark.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Transfers(a) => transfers(a).await,
         BenchCommand::X402(a) => crate::x402::bench::run(a).await,

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, Deserialize)]
-pub struct RpcErr {
+pub(super) struct RpcErr {
     pub code: i64,
     pub message: String,
 }
@@ -36,14 +36,14 @@ struct Response<T> {
 
 /// One HTTP connection to a node.
 #[derive(Clone)]
-pub struct Rpc {
+pub(super) struct Rpc {
     url: String,
     client: reqwest::Client,
 }
 
 impl Rpc {
     /// A client keeping one idle connection to `url`.
-    pub fn new(url: &str) -> anyhow::Result<Self> {
+    pub(super) fn new(url: &str) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
@@ -56,7 +56,7 @@ impl Rpc {
     }
 
     /// POSTs a prepared body and returns the response bytes.
-    pub async fn post(&self, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    pub(super) async fn post(&self, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let resp = self
             .client
             .post(&self.url)
@@ -77,7 +77,7 @@ impl Rpc {
     }
 
     /// One call.
-    pub async fn call<T: DeserializeOwned>(
+    pub(super) async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         params: Value,
@@ -94,7 +94,7 @@ impl Rpc {
     }
 
     /// A batch of calls; results in request order.
-    pub async fn batch<T: DeserializeOwned>(
+    pub(super) async fn batch<T: DeserializeOwned>(
         &self,
         calls: &[(&str, Value)],
     ) -> anyhow::Result<Vec<Result<T, RpcErr>>> {
@@ -112,7 +112,7 @@ impl Rpc {
 }
 
 /// Parses a batch response of `n` entries with ids `0..n`, in id order.
-pub fn parse_batch<T: DeserializeOwned>(
+pub(super) fn parse_batch<T: DeserializeOwned>(
     raw: &[u8],
     n: usize,
 ) -> anyhow::Result<Vec<Result<T, RpcErr>>> {
@@ -133,7 +133,10 @@ pub fn parse_batch<T: DeserializeOwned>(
     };
     let mut out: Vec<Option<Result<T, RpcErr>>> = (0..n).map(|_| None).collect();
     for item in items {
-        let Some(slot) = item.id.and_then(|id| out.get_mut(id as usize)) else {
+        let Some(slot) = item
+            .id
+            .and_then(|id| out.get_mut(usize::try_from(id).ok()?))
+        else {
             bail!("batch response with an unknown id");
         };
         *slot = Some(match (item.result, item.error) {
@@ -154,7 +157,7 @@ pub fn parse_batch<T: DeserializeOwned>(
 /// A receipt as the benchmark needs it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MiniReceipt {
+pub(super) struct MiniReceipt {
     pub transaction_hash: B256,
     #[serde(default)]
     pub status: Option<alloy_primitives::U64>,
@@ -163,14 +166,14 @@ pub struct MiniReceipt {
 }
 
 impl MiniReceipt {
-    pub fn success(&self) -> bool {
+    pub(super) fn success(&self) -> bool {
         self.status.is_some_and(|s| s.to::<u64>() == 1)
     }
 }
 
 /// A block seen by the tracker.
 #[derive(Debug)]
-pub struct BlockSeen {
+pub(super) struct BlockSeen {
     pub number: u64,
     /// When its `newHeads` notification arrived (for blocks only found by filling a gap, the
     /// arrival of the next notification).
@@ -180,7 +183,7 @@ pub struct BlockSeen {
 
 /// Follows the chain head: a WebSocket `newHeads` subscription, and one `eth_getBlockReceipts`
 /// call per new block on its own HTTP connection.
-pub struct Tracker {
+pub(super) struct Tracker {
     blocks: mpsc::UnboundedReceiver<anyhow::Result<BlockSeen>>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -200,7 +203,7 @@ fn parse_quantity(v: &Value) -> Option<u64> {
 
 impl Tracker {
     /// Subscribes and starts following from the current head.
-    pub async fn start(ws_url: &str, rpc: Rpc) -> anyhow::Result<Self> {
+    pub(super) async fn start(ws_url: &str, rpc: Rpc) -> anyhow::Result<Self> {
         let (mut ws, _) = tokio::time::timeout(
             Duration::from_secs(10),
             tokio_tungstenite::connect_async(ws_url),
@@ -295,7 +298,7 @@ impl Tracker {
     }
 
     /// The next block, or `None` at `deadline`.
-    pub async fn next(&mut self, deadline: Instant) -> anyhow::Result<Option<BlockSeen>> {
+    pub(super) async fn next(&mut self, deadline: Instant) -> anyhow::Result<Option<BlockSeen>> {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, self.blocks.recv()).await {
             Err(_) => Ok(None),
@@ -325,7 +328,7 @@ async fn fetch_receipts(rpc: &Rpc, number: u64) -> anyhow::Result<Vec<MiniReceip
 
 impl Rpc {
     /// One call whose result may be `null`.
-    pub async fn call_nullable<T: DeserializeOwned>(
+    pub(super) async fn call_nullable<T: DeserializeOwned>(
         &self,
         method: &str,
         params: Value,
@@ -342,7 +345,7 @@ impl Rpc {
 }
 
 /// The WebSocket URL serving the same node as an `http://` URL.
-pub fn ws_url_for(http: &str) -> anyhow::Result<String> {
+pub(super) fn ws_url_for(http: &str) -> anyhow::Result<String> {
     if let Some(rest) = http.strip_prefix("http://") {
         Ok(format!("ws://{rest}"))
     } else if let Some(rest) = http.strip_prefix("https://") {

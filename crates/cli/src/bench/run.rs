@@ -80,7 +80,7 @@ impl Bench {
                         match r {
                             Ok(h) if h == hashes[j] => {}
                             Ok(h) => {
-                                errors.push(format!("node answered hash {h} for {}", hashes[j]))
+                                errors.push(format!("node answered hash {h} for {}", hashes[j]));
                             }
                             Err(e) => errors.push(e.to_string()),
                         }

@@ -145,7 +145,7 @@ impl Bench {
             )
             .await?;
         let tracker = Tracker::start(&ws, Rpc::new(&url)?).await?;
-        let senders: Vec<Key> = (0..args.senders as u32).map(Key::derived).collect();
+        let senders: Vec<Key> = (0u32..).take(args.senders).map(Key::derived).collect();
         Ok(Bench {
             url,
             client,
@@ -381,13 +381,13 @@ impl Bench {
     pub(super) fn presign(&mut self, kind: Kind, run_index: usize) -> anyhow::Result<Plan> {
         let n = self.args.txs;
         let senders = self.senders.len();
-        let recipients = 10_000u32;
+        let recipients = 10_000usize;
         let mut jobs = Vec::with_capacity(n);
         for j in 0..n {
             let s = j % senders;
             let nonce = self.nonces[s];
             self.nonces[s] += 1;
-            let to = recipient(((run_index * n + j) as u32) % recipients);
+            let to = recipient(u32::try_from((run_index * n + j) % recipients).unwrap_or(0));
             let (kind_to, value, input, gas) = match kind {
                 Kind::Native => (TxKind::Call(to), U256::from(1), Bytes::new(), 21_000),
                 Kind::Erc20 => (

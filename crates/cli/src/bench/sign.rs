@@ -8,14 +8,14 @@ use secp256k1::{Message, PublicKey, SECP256K1, SecretKey};
 
 /// A signing key and its address.
 #[derive(Clone)]
-pub struct Key {
+pub(super) struct Key {
     sk: SecretKey,
     pub address: Address,
 }
 
 impl Key {
     /// A key from 32 secret bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> anyhow::Result<Self> {
+    pub(super) fn from_bytes(bytes: [u8; 32]) -> anyhow::Result<Self> {
         let sk = SecretKey::from_byte_array(bytes).context("invalid secp256k1 secret key")?;
         let pk = PublicKey::from_secret_key_global(&sk).serialize_uncompressed();
         let address = Address::from_slice(&keccak256(&pk[1..])[12..]);
@@ -23,7 +23,7 @@ impl Key {
     }
 
     /// A key from a hex string (with or without `0x`).
-    pub fn from_hex(s: &str) -> anyhow::Result<Self> {
+    pub(super) fn from_hex(s: &str) -> anyhow::Result<Self> {
         let bytes = hex::decode(s.trim().trim_start_matches("0x")).context("key is not hex")?;
         let arr: [u8; 32] = bytes
             .try_into()
@@ -33,7 +33,7 @@ impl Key {
 
     /// The `index`-th benchmark sender: keccak256("txnchain-bench/sender/" ‖ index ‖ counter),
     /// bumping the counter in the (astronomically unlikely) case of an invalid scalar.
-    pub fn derived(index: u32) -> Self {
+    pub(super) fn derived(index: u32) -> Self {
         let mut counter = 0u32;
         loop {
             let mut seed = b"txnchain-bench/sender/".to_vec();
@@ -47,7 +47,7 @@ impl Key {
     }
 
     /// Signs an EIP-1559 transaction; returns its hash and EIP-2718 encoding.
-    pub fn sign(&self, tx: TxEip1559) -> (B256, Vec<u8>) {
+    pub(super) fn sign(&self, tx: TxEip1559) -> (B256, Vec<u8>) {
         let sighash = tx.signature_hash();
         let sig = SECP256K1.sign_ecdsa_recoverable(Message::from_digest(sighash.0), &self.sk);
         let (rid, bytes) = sig.serialize_compact();
@@ -58,17 +58,16 @@ impl Key {
 }
 
 /// A recipient that nobody holds a key for: keccak256("txnchain-bench/recipient/" ‖ index).
-pub fn recipient(index: u32) -> Address {
+pub(super) fn recipient(index: u32) -> Address {
     let mut seed = b"txnchain-bench/recipient/".to_vec();
     seed.extend_from_slice(&index.to_be_bytes());
     Address::from_slice(&keccak256(&seed)[12..])
 }
 
 /// Signs every `(key index, transaction)` on all cores, keeping the order.
-pub fn sign_all(keys: &[Key], jobs: Vec<(usize, TxEip1559)>) -> Vec<(B256, Vec<u8>)> {
+pub(super) fn sign_all(keys: &[Key], jobs: Vec<(usize, TxEip1559)>) -> Vec<(B256, Vec<u8>)> {
     let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+        .map_or(1, std::num::NonZero::get)
         .max(1);
     let chunk = jobs.len().div_ceil(threads).max(1);
     let mut jobs = jobs;

@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 /// Sorts samples ascending, in [`f64::total_cmp`] order.
-pub fn sort(v: &mut [f64]) {
-    v.sort_by(|a, b| a.total_cmp(b));
+pub(crate) fn sort(v: &mut [f64]) {
+    v.sort_by(f64::total_cmp);
 }
 
 /// The middle value, or the mean of the two middle values for an even count.
-pub fn median(mut v: Vec<f64>) -> Option<f64> {
+pub(crate) fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }
@@ -27,16 +27,21 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 
 /// Nearest-rank percentile `p` (0..=100) of ascending samples: the value of rank
 /// ⌈p/100 · len⌉, at least the first.
-pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
+pub(crate) fn percentile<T: Copy>(sorted: &[T], p: f64) -> Option<T> {
     if sorted.is_empty() {
         return None;
     }
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a rank within 0..=len; the cast saturates and is clamped below"
+    )]
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 /// A duration in milliseconds.
-pub fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 

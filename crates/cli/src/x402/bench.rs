@@ -25,7 +25,7 @@ use crate::bench::stats::{median, ms, percentile};
 
 /// Arguments of `txnchain bench x402`.
 #[derive(clap::Args, Debug)]
-pub struct X402BenchArgs {
+pub(crate) struct X402BenchArgs {
     /// Concurrent clients (each its own payer key).
     #[arg(long, default_value_t = 32)]
     pub clients: usize,
@@ -151,7 +151,7 @@ async fn one_run(
 }
 
 /// Runs the benchmark.
-pub async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         a.clients > 0 && a.requests > 0 && a.runs > 0,
         "--clients, --requests and --runs must be positive"
@@ -265,8 +265,7 @@ pub async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
             ms(q50),
             ms(q99),
             r.settle_mean
-                .map(|d| format!("{:.1} ms", ms(d)))
-                .unwrap_or_else(|| "n/a".into()),
+                .map_or_else(|| "n/a".into(), |d| format!("{:.1} ms", ms(d))),
             r.failed
         );
         failures += r.failed;

@@ -20,9 +20,9 @@ use txnchain_x402::server::{Access, BearerTokens, ServerConfig};
 use crate::secrets;
 
 /// Environment variable holding settlement keys when no key file is given.
-pub const KEYS_ENV: &str = "TXNCHAIN_FACILITATOR_KEYS";
+pub(crate) const KEYS_ENV: &str = "TXNCHAIN_FACILITATOR_KEYS";
 /// Environment variable holding bearer tokens when no token file is given.
-pub const TOKENS_ENV: &str = "TXNCHAIN_FACILITATOR_TOKENS";
+pub(crate) const TOKENS_ENV: &str = "TXNCHAIN_FACILITATOR_TOKENS";
 use txnchain_x402::{Chain, Facilitator, FacilitatorConfig, JsonRpcChain, TokenInfo};
 
 sol! {
@@ -36,7 +36,7 @@ sol! {
 
 /// Arguments.
 #[derive(clap::Args)]
-pub struct FacilitatorArgs {
+pub(crate) struct FacilitatorArgs {
     /// JSON-RPC endpoint of the chain (trusted).
     #[arg(long)]
     rpc: String,
@@ -86,7 +86,7 @@ async fn view<T: SolCall>(
 }
 
 /// Runs the facilitator until interrupted.
-pub async fn run(a: FacilitatorArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(a: FacilitatorArgs) -> anyhow::Result<()> {
     let source = a
         .key_file
         .as_ref()

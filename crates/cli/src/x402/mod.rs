@@ -1,7 +1,7 @@
 //! `txnchain facilitator`, `txnchain paywall`, `txnchain pay`: x402 from the command line.
 
-pub mod bench;
-pub mod facilitator;
-pub mod node;
-pub mod pay;
-pub mod paywall;
+pub(crate) mod bench;
+pub(crate) mod facilitator;
+pub(crate) mod node;
+pub(crate) mod pay;
+pub(crate) mod paywall;

@@ -14,13 +14,13 @@ use crate::secrets;
 
 /// Environment variable holding settlement keys (hex, comma-separated) when no key file is
 /// given.
-pub const KEYS_ENV: &str = "TXNCHAIN_X402_KEYS";
+pub(crate) const KEYS_ENV: &str = "TXNCHAIN_X402_KEYS";
 /// Environment variable holding bearer tokens (comma-separated) when no token file is given.
-pub const TOKENS_ENV: &str = "TXNCHAIN_X402_BEARER_TOKENS";
+pub(crate) const TOKENS_ENV: &str = "TXNCHAIN_X402_BEARER_TOKENS";
 
 /// x402 flags of `txnchain node`.
 #[derive(clap::Args, Debug, Default)]
-pub struct NodeX402Args {
+pub(crate) struct NodeX402Args {
     /// Serve the x402 facilitator at /x402 (verify, settle, supported, metrics).
     #[arg(long)]
     pub x402_facilitator: bool,
@@ -48,7 +48,7 @@ pub struct NodeX402Args {
 }
 
 /// The facilitator configuration the flags describe (`None` without `--x402-facilitator`).
-pub fn config(a: &NodeX402Args) -> anyhow::Result<Option<X402Config>> {
+pub(crate) fn config(a: &NodeX402Args) -> anyhow::Result<Option<X402Config>> {
     if !a.x402_facilitator {
         return Ok(None);
     }
@@ -73,7 +73,10 @@ pub fn config(a: &NodeX402Args) -> anyhow::Result<Option<X402Config>> {
         "refusing to serve a facilitator that settles for anyone (it pays the gas): give \
          --x402-allow-pay-to or bearer tokens (--x402-bearer-token-file / {TOKENS_ENV})"
     );
-    let addresses: Vec<Address> = keys.iter().map(|k| k.address()).collect();
+    let addresses: Vec<Address> = keys
+        .iter()
+        .map(alloy_signer_local::LocalSigner::address)
+        .collect();
     tracing::info!(settlement_keys = ?addresses, payees = a.x402_allow_pay_to.len(), bearer_tokens = tokens.len(), "x402 facilitator enabled");
     let mut config = X402Config::for_token(
         a.x402_token,

@@ -14,7 +14,7 @@ use txnchain_x402::policy::{SpendLimits, SpendPolicy};
 
 /// Arguments.
 #[derive(clap::Args)]
-pub struct PayArgs {
+pub(crate) struct PayArgs {
     /// URL to fetch.
     url: String,
     /// File holding the payer key (hex). Without it, the TXNCHAIN_PAY_KEY environment
@@ -52,10 +52,10 @@ pub struct PayArgs {
 }
 
 /// Environment variable holding the payer key when no key file is given.
-pub const KEY_ENV: &str = "TXNCHAIN_PAY_KEY";
+pub(crate) const KEY_ENV: &str = "TXNCHAIN_PAY_KEY";
 
 /// Runs the command; returns the exit code.
-pub async fn run(a: PayArgs) -> anyhow::Result<i32> {
+pub(crate) async fn run(a: PayArgs) -> anyhow::Result<i32> {
     let Some(key) = crate::secrets::from_file_or_env(a.key_file.as_deref(), KEY_ENV)? else {
         anyhow::bail!("a payer key is required: --key-file PATH or {KEY_ENV}");
     };

@@ -19,7 +19,7 @@ use txnchain_x402::parse_units;
 
 /// Arguments.
 #[derive(clap::Args)]
-pub struct PaywallArgs {
+pub(crate) struct PaywallArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8402")]
     listen: SocketAddr,
@@ -101,8 +101,7 @@ async fn forward_inner(p: &Proxy, req: Request<Body>) -> anyhow::Result<Response
     let pq = parts
         .uri
         .path_and_query()
-        .map(|x| x.as_str())
-        .unwrap_or("/");
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
     let url = format!("{}{pq}", p.upstream.trim_end_matches('/'));
     let body = txnchain_http::read_limited(body, MAX_REQUEST_BYTES, REQUEST_BODY_TIMEOUT).await?;
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())?;
@@ -124,7 +123,7 @@ async fn forward_inner(p: &Proxy, req: Request<Body>) -> anyhow::Result<Response
 }
 
 /// Runs the paywall until interrupted.
-pub async fn run(a: PaywallArgs) -> anyhow::Result<()> {
+pub(crate) async fn run(a: PaywallArgs) -> anyhow::Result<()> {
     txnchain_x402::install_crypto_provider();
     let token = crate::secrets::from_file_or_env(
         a.facilitator_token_file.as_deref(),

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use txnchain_jsonrpc::{RpcError, RpcModule, ServerConfig, router, serve};
 
 #[derive(Default)]
-pub struct TestCtx {
+pub(crate) struct TestCtx {
     pub notified: AtomicU64,
     pub active_streams: Arc<AtomicI64>,
 }
@@ -26,7 +26,7 @@ impl Drop for StreamGuard {
     }
 }
 
-pub fn module() -> RpcModule<TestCtx> {
+pub(crate) fn module() -> RpcModule<TestCtx> {
     let mut m = RpcModule::<TestCtx>::new();
     m.method("test_echo", |_, p| async move { p.parse::<Value>() })
         .unwrap()
@@ -113,22 +113,22 @@ pub fn module() -> RpcModule<TestCtx> {
     m
 }
 
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     pub module: Arc<RpcModule<TestCtx>>,
     pub ctx: Arc<TestCtx>,
 }
 
 impl Server {
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
-    pub fn ws_url(&self) -> String {
+    pub(crate) fn ws_url(&self) -> String {
         format!("ws://{}/", self.addr)
     }
 }
 
-pub async fn start(config: ServerConfig) -> Server {
+pub(crate) async fn start(config: ServerConfig) -> Server {
     // reqwest has no default rustls provider in this workspace.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let module = Arc::new(module());
@@ -141,7 +141,7 @@ pub async fn start(config: ServerConfig) -> Server {
 }
 
 /// A raw HTTP/1.1 exchange: returns (status, headers text, body).
-pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
+pub(crate) async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(request).await.unwrap();
     let mut buf = Vec::new();
@@ -157,7 +157,7 @@ pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String, Vec<u8>
 }
 
 /// [`raw_http`] from a chosen loopback source address (all of 127.0.0.0/8 is loopback).
-pub async fn raw_http_from(
+pub(crate) async fn raw_http_from(
     src: [u8; 4],
     addr: SocketAddr,
     request: &[u8],
@@ -179,7 +179,7 @@ pub async fn raw_http_from(
 }
 
 /// Wait until `f` holds (polling), or panic after 5 s.
-pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+pub(crate) async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     for _ in 0..250 {
         if f() {
             return;

@@ -14,16 +14,16 @@ use txnchain_primitives::dev::{DEV_MNEMONIC, dev_keys};
 use txnchain_primitives::{ChainSpec, GenesisAccount, GenesisConfig, RecoveredTx};
 use txnchain_storage::{Store, StoreOptions};
 
-pub const GWEI: u128 = 1_000_000_000;
+pub(crate) const GWEI: u128 = 1_000_000_000;
 
-pub struct Fixture {
+pub(crate) struct Fixture {
     pub dir: tempfile::TempDir,
     pub ledger: Arc<Ledger>,
     pub keys: Vec<PrivateKeySigner>,
     pub genesis: GenesisConfig,
 }
 
-pub fn genesis(keys: &[PrivateKeySigner]) -> GenesisConfig {
+pub(crate) fn genesis(keys: &[PrivateKeySigner]) -> GenesisConfig {
     let mut alloc = BTreeMap::new();
     for k in keys {
         alloc.insert(
@@ -42,11 +42,15 @@ pub fn genesis(keys: &[PrivateKeySigner]) -> GenesisConfig {
     }
 }
 
-pub fn open(dir: &std::path::Path, genesis: &GenesisConfig, limits: PoolLimits) -> Arc<Ledger> {
+pub(crate) fn open(
+    dir: &std::path::Path,
+    genesis: &GenesisConfig,
+    limits: PoolLimits,
+) -> Arc<Ledger> {
     open_with(dir, genesis, limits, StoreOptions::default())
 }
 
-pub fn open_with(
+pub(crate) fn open_with(
     dir: &std::path::Path,
     genesis: &GenesisConfig,
     limits: PoolLimits,
@@ -58,7 +62,7 @@ pub fn open_with(
     Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap())
 }
 
-pub fn fixture_with(limits: PoolLimits) -> Fixture {
+pub(crate) fn fixture_with(limits: PoolLimits) -> Fixture {
     let keys = dev_keys(DEV_MNEMONIC, 4).unwrap();
     let genesis = genesis(&keys);
     let dir = tempfile::tempdir().unwrap();
@@ -71,11 +75,15 @@ pub fn fixture_with(limits: PoolLimits) -> Fixture {
     }
 }
 
-pub fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     fixture_with(PoolLimits::default())
 }
 
-pub fn eip1559(key: &PrivateKeySigner, nonce: u64, f: impl FnOnce(&mut TxEip1559)) -> RecoveredTx {
+pub(crate) fn eip1559(
+    key: &PrivateKeySigner,
+    nonce: u64,
+    f: impl FnOnce(&mut TxEip1559),
+) -> RecoveredTx {
     let mut tx = TxEip1559 {
         chain_id: 424242,
         nonce,
@@ -92,7 +100,7 @@ pub fn eip1559(key: &PrivateKeySigner, nonce: u64, f: impl FnOnce(&mut TxEip1559
     RecoveredTx::from_envelope(env).unwrap()
 }
 
-pub fn legacy(key: &PrivateKeySigner, nonce: u64, chain_id: Option<u64>) -> RecoveredTx {
+pub(crate) fn legacy(key: &PrivateKeySigner, nonce: u64, chain_id: Option<u64>) -> RecoveredTx {
     let tx = TxLegacy {
         chain_id,
         nonce,
@@ -108,7 +116,7 @@ pub fn legacy(key: &PrivateKeySigner, nonce: u64, chain_id: Option<u64>) -> Reco
 }
 
 /// Builds and applies one block through the same path the node uses (builder → log → apply).
-pub fn commit_block(ledger: &Ledger) -> Option<txnchain_primitives::SealedBlock> {
+pub(crate) fn commit_block(ledger: &Ledger) -> Option<txnchain_primitives::SealedBlock> {
     let proposal = txnchain_ledger::builder::build_block(ledger, false).unwrap()?;
     let block = proposal.block.clone();
     ledger.apply_proposal(proposal).unwrap();

@@ -16,10 +16,10 @@ use txnchain_rpc::{EthApi, EthApiConfig};
 use txnchain_storage::{Store, StoreOptions};
 
 /// `JUMPDEST PUSH1 0 JUMP`: loops until its gas runs out.
-pub const LOOP: &[u8] = &[0x5b, 0x60, 0x00, 0x56];
-pub const LOOPER: Address = address!("00000000000000000000000000000000000c0de0");
+pub(crate) const LOOP: &[u8] = &[0x5b, 0x60, 0x00, 0x56];
+pub(crate) const LOOPER: Address = address!("00000000000000000000000000000000000c0de0");
 
-pub struct Rpc {
+pub(crate) struct Rpc {
     _dir: tempfile::TempDir,
     pub ledger: Arc<Ledger>,
     module: RpcModule<EthApi>,
@@ -27,7 +27,7 @@ pub struct Rpc {
     config: ServerConfig,
 }
 
-pub fn rpc(config: EthApiConfig, block_gas_limit: u64) -> Rpc {
+pub(crate) fn rpc(config: EthApiConfig, block_gas_limit: u64) -> Rpc {
     let dir = tempfile::tempdir().unwrap();
     let mut alloc = BTreeMap::new();
     alloc.insert(
@@ -68,7 +68,7 @@ pub fn rpc(config: EthApiConfig, block_gas_limit: u64) -> Rpc {
 }
 
 impl Rpc {
-    pub async fn call_as(&self, client: [u8; 4], method: &str, params: Value) -> Value {
+    pub(crate) async fn call_as(&self, client: [u8; 4], method: &str, params: Value) -> Value {
         let req = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let info = ConnectionInfo {
             client: ClientKey::of(std::net::IpAddr::from(client)),
@@ -86,12 +86,12 @@ impl Rpc {
         serde_json::from_slice(&out).unwrap()
     }
 
-    pub async fn call(&self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&self, method: &str, params: Value) -> Value {
         self.call_as([127, 0, 0, 1], method, params).await
     }
 }
 
-pub fn error(v: &Value) -> (i64, String) {
+pub(crate) fn error(v: &Value) -> (i64, String) {
     (
         v["error"]["code"].as_i64().unwrap_or_default(),
         v["error"]["message"]
@@ -102,14 +102,14 @@ pub fn error(v: &Value) -> (i64, String) {
 }
 
 /// The funded key of the fixture's genesis.
-pub fn funded() -> PrivateKeySigner {
+pub(crate) fn funded() -> PrivateKeySigner {
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
         .parse()
         .unwrap()
 }
 
 /// Builds and applies one block from the pool.
-pub fn mine(ledger: &Ledger) {
+pub(crate) fn mine(ledger: &Ledger) {
     let p = txnchain_ledger::builder::build_block(ledger, true)
         .unwrap()
         .unwrap();

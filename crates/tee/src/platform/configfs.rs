@@ -164,7 +164,10 @@ impl ConfigfsTsm {
 
     /// The provider (`sev_guest` / `tdx_guest`) serving this root, without requesting a report.
     pub fn provider(&self) -> Result<String, TeeError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = self.create_entry()?;
         let provider = Self::read_provider(&entry);
         Self::remove_entry(&entry);
@@ -173,7 +176,10 @@ impl ConfigfsTsm {
 
     /// Request a report carrying `inblob` as its report_data.
     pub fn request(&self, inblob: &[u8; 64]) -> Result<TsmReport, TeeError> {
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = self.create_entry()?;
         let result = self.request_in(&entry, inblob);
         Self::remove_entry(&entry);

@@ -201,8 +201,8 @@ mod tests {
             } else {
                 guid_bytes(guid)
             });
-            out.extend_from_slice(&((header + data.len()) as u32).to_le_bytes());
-            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            out.extend_from_slice(&u32::try_from(header + data.len()).unwrap().to_le_bytes());
+            out.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
             data.extend_from_slice(body);
         }
         out.extend_from_slice(&[0u8; 24]);

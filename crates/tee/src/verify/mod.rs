@@ -96,7 +96,7 @@ impl TrustRoots {
                         product: product.to_string(),
                         ark_der: ark.swap_remove(0),
                         ask_der: ask.swap_remove(0),
-                    })
+                    });
                 }
                 _ => tracing::error!(product, "built-in AMD root does not decode; skipped"),
             }
@@ -162,8 +162,7 @@ impl VerifyOptions {
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// SEV-SNP REPORTED_TCB components.
@@ -319,7 +318,7 @@ fn apply_policy(
             "no expected report_data: the bundle has no identity_public_key",
         ),
         Some((rd, how)) if rd == a.report_data => {
-            v.pass("policy.report_data", format!("equals {how}"))
+            v.pass("policy.report_data", format!("equals {how}"));
         }
         Some((rd, how)) => v.fail(
             FailureKind::ReportDataMismatch,
@@ -431,7 +430,7 @@ fn apply_policy(
             format!("{platform} evidence has no TCB status (minimums apply instead)"),
         ),
         Some(s) if policy.accepted_tcb_statuses.iter().any(|x| x == s) => {
-            v.pass("policy.tcb_status", format!("{s} is accepted"))
+            v.pass("policy.tcb_status", format!("{s} is accepted"));
         }
         Some(s) => v.fail(
             FailureKind::TcbStatusNotAccepted,

@@ -155,7 +155,11 @@ pub struct FacilitatorConfig {
 
 impl std::fmt::Debug for FacilitatorConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let keys: Vec<Address> = self.keys.iter().map(|k| k.address()).collect();
+        let keys: Vec<Address> = self
+            .keys
+            .iter()
+            .map(alloy_signer_local::LocalSigner::address)
+            .collect();
         f.debug_struct("FacilitatorConfig")
             .field("token", &self.token)
             .field("other_tokens", &self.other_tokens)
@@ -238,7 +242,11 @@ impl<C: Chain> Facilitator<C> {
 
     /// Settlement key addresses.
     pub fn signers(&self) -> Vec<Address> {
-        self.keys.slots().iter().map(|k| k.address()).collect()
+        self.keys
+            .slots()
+            .iter()
+            .map(keys::KeySlot::address)
+            .collect()
     }
 
     /// `GET /supported`: v2 exact on this chain with the token in `extra` (v1 cannot name
@@ -286,7 +294,7 @@ impl<C: Chain> Facilitator<C> {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(key = %k.address(), error = %e, "reading settlement key balance failed")
+                    tracing::warn!(key = %k.address(), error = %e, "reading settlement key balance failed");
                 }
             }
         }

@@ -197,7 +197,13 @@ impl Drop for Claim {
             if matches!(t.map.get(&self.key), Some(Record::InFlight(_))) {
                 match self.previous {
                     Some((hash, vb)) => {
-                        t.settle_record(self.key, Record::Pending(hash), vb, crate::now_secs(), cap)
+                        t.settle_record(
+                            self.key,
+                            Record::Pending(hash),
+                            vb,
+                            crate::now_secs(),
+                            cap,
+                        );
                     }
                     None => {
                         t.map.remove(&self.key);

@@ -276,7 +276,7 @@ impl<C: Chain> Facilitator<C> {
         if let Some((slot, started)) = timing {
             let latency = started.elapsed();
             self.metrics.settle_latency_us_sum.fetch_add(
-                latency.as_micros() as u64,
+                u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
                 std::sync::atomic::Ordering::Relaxed,
             );
             tracing::debug!(payer = %p.payer, to = %p.to, value = %p.value, transaction = %hash, block = committed.block, latency_ms = latency.as_secs_f64() * 1e3, "x402 settled");
