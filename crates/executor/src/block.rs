@@ -160,7 +160,7 @@ pub fn execute_block<S: StateSource>(
                 return Err(ExecError::InvalidBlock("too many transactions".into()));
             }
             out.skipped.push(Skipped {
-                hash: tx.hash,
+                hash: tx.hash(),
                 why: SkipReason::BlockFull,
             });
             continue;
@@ -170,7 +170,7 @@ pub fn execute_block<S: StateSource>(
                 return Err(ExecError::InvalidBlock("block gas limit exceeded".into()));
             }
             out.skipped.push(Skipped {
-                hash: tx.hash,
+                hash: tx.hash(),
                 why: SkipReason::BlockFull,
             });
             continue;
@@ -182,12 +182,12 @@ pub fn execute_block<S: StateSource>(
                 let rejection = rejection(&e, &env, ctx.base_fee, chain.chain_id);
                 if strict {
                     return Err(ExecError::InvalidInBlock {
-                        hash: tx.hash,
+                        hash: tx.hash(),
                         rejection,
                     });
                 }
                 out.skipped.push(Skipped {
-                    hash: tx.hash,
+                    hash: tx.hash(),
                     why: SkipReason::Rejected(rejection),
                 });
                 continue;
@@ -200,13 +200,13 @@ pub fn execute_block<S: StateSource>(
         let logs = result.logs().to_vec();
         let n_logs = logs.len() as u64;
         out.receipts.push(StoredReceipt {
-            tx_type: tx.envelope.tx_type() as u8,
+            tx_type: tx.envelope().tx_type() as u8,
             success: result.is_success(),
             cumulative_gas_used: out.gas_used,
             gas_used,
             effective_gas_price: tx.effective_gas_price(ctx.base_fee),
-            from: tx.sender,
-            to: match alloy_consensus::Transaction::to(&tx.envelope) {
+            from: tx.sender(),
+            to: match alloy_consensus::Transaction::to(tx.envelope()) {
                 Some(a) => Bytes::copy_from_slice(a.as_slice()),
                 None => Bytes::new(),
             },
@@ -242,7 +242,7 @@ pub fn seal_block(
     let envelopes: Vec<_> = executed
         .transactions
         .iter()
-        .map(|t| t.envelope.clone())
+        .map(|t| t.envelope().clone())
         .collect();
     let receipt_envelopes: Vec<_> = executed
         .receipts
@@ -358,7 +358,7 @@ pub fn execute_prefix<S: StateSource>(
             Ok(_) => {}
             Err(EVMError::Transaction(e)) => {
                 return Err(ExecError::InvalidInBlock {
-                    hash: tx.hash,
+                    hash: tx.hash(),
                     rejection: rejection(&e, &env, ctx.base_fee, chain.chain_id),
                 });
             }

@@ -71,10 +71,10 @@ impl BlockContext {
 
 /// The revm transaction environment of a signed transaction.
 pub fn tx_env(tx: &RecoveredTx) -> TxEnv {
-    let env = &tx.envelope;
+    let env = tx.envelope();
     let mut t = TxEnv {
         tx_type: env.tx_type() as u8,
-        caller: tx.sender,
+        caller: tx.sender(),
         gas_limit: env.gas_limit(),
         kind: env.kind(),
         value: env.value(),

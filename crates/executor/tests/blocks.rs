@@ -144,14 +144,14 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
     assert_eq!(
         skipped[0],
         (
-            txs[2].hash,
+            txs[2].hash(),
             SkipReason::Rejected(TxRejection::NonceTooLow { next: 2, tx: 1 })
         )
     );
     assert_eq!(
         skipped[1],
         (
-            txs[3].hash,
+            txs[3].hash(),
             SkipReason::Rejected(TxRejection::NonceTooHigh { next: 2, tx: 7 })
         )
     );
@@ -176,7 +176,7 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
     let envelopes: Vec<TxEnvelope> = executed
         .transactions
         .iter()
-        .map(|t| t.envelope.clone())
+        .map(|t| t.envelope().clone())
         .collect();
     assert_eq!(
         h.transactions_root,
@@ -204,7 +204,7 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
     );
     match replay {
         Err(ExecError::InvalidInBlock { hash, rejection }) => {
-            assert_eq!(hash, txs[2].hash);
+            assert_eq!(hash, txs[2].hash());
             assert_eq!(rejection, TxRejection::NonceTooLow { next: 2, tx: 1 });
         }
         other => panic!("{other:?}"),

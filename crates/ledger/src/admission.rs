@@ -41,16 +41,16 @@ impl Validator {
     /// Checks that need no state, for a transaction that would land in block `next_block`.
     pub fn check_stateless(&self, tx: &RecoveredTx, next_block: u64) -> Result<(), TxRejection> {
         let chain = &self.chain;
-        if tx.encoded.len() > MAX_TX_SIZE {
+        if tx.encoded().len() > MAX_TX_SIZE {
             return Err(TxRejection::Oversized {
-                size: tx.encoded.len(),
+                size: tx.encoded().len(),
                 limit: MAX_TX_SIZE,
             });
         }
         if tx.is_unprotected() {
             return Err(TxRejection::Unprotected);
         }
-        if let Some(id) = tx.envelope.chain_id()
+        if let Some(id) = tx.envelope().chain_id()
             && id != chain.chain_id
         {
             return Err(TxRejection::ChainIdMismatch {
@@ -70,31 +70,31 @@ impl Validator {
                 gas: tx.gas_limit(),
             });
         }
-        if tx.envelope.kind().is_create() && tx.envelope.input().len() > MAX_INITCODE_SIZE {
+        if tx.envelope().kind().is_create() && tx.envelope().input().len() > MAX_INITCODE_SIZE {
             return Err(TxRejection::InitCodeTooLarge {
-                size: tx.envelope.input().len(),
+                size: tx.envelope().input().len(),
                 limit: MAX_INITCODE_SIZE,
             });
         }
-        if let Some(tip) = tx.envelope.max_priority_fee_per_gas()
+        if let Some(tip) = tx.envelope().max_priority_fee_per_gas()
             && tip > tx.max_fee_per_gas()
         {
             return Err(TxRejection::TipAboveFeeCap {
-                address: tx.sender,
+                address: tx.sender(),
                 tip,
                 max_fee: tx.max_fee_per_gas(),
             });
         }
         if tx.max_fee_per_gas() < u128::from(chain.base_fee) {
             return Err(TxRejection::FeeCapBelowBaseFee {
-                address: tx.sender,
+                address: tx.sender(),
                 max_fee: tx.max_fee_per_gas(),
                 base_fee: chain.base_fee,
             });
         }
-        if tx.envelope.is_eip7702()
+        if tx.envelope().is_eip7702()
             && tx
-                .envelope
+                .envelope()
                 .authorization_list()
                 .is_none_or(<[alloy_eips::eip7702::SignedAuthorization]>::is_empty)
         {
@@ -125,13 +125,16 @@ impl Validator {
     pub fn check(&self, tx: &RecoveredTx, snap: &Snapshot) -> Result<SenderState, LedgerError> {
         let next_block = snap.last_applied()?.unwrap_or(0).saturating_add(1);
         self.check_stateless(tx, next_block)?;
-        let account = snap.account(tx.sender)?;
+        let account = snap.account(tx.sender())?;
         if let Some(acc) = account
             && acc.code_hash != KECCAK256_EMPTY
         {
             let code = snap.code(acc.code_hash)?.unwrap_or_default();
             if !code.starts_with(&[0xef, 0x01, 0x00]) {
-                return Err(TxRejection::SenderNotEoa { address: tx.sender }.into());
+                return Err(TxRejection::SenderNotEoa {
+                    address: tx.sender(),
+                }
+                .into());
             }
         }
         Ok(SenderState {

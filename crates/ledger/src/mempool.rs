@@ -91,7 +91,7 @@ fn cost(tx: &RecoveredTx) -> Box<alloy_primitives::U512> {
     TxRejection::cost(
         tx.gas_limit(),
         tx.max_fee_per_gas(),
-        alloy_consensus::Transaction::value(&tx.envelope),
+        alloy_consensus::Transaction::value(tx.envelope()),
     )
 }
 
@@ -134,7 +134,7 @@ impl Mempool {
         local: bool,
     ) -> Result<B256, LedgerError> {
         let state = self.validator.check(&tx, snap)?;
-        let hash = tx.hash;
+        let hash = tx.hash();
         self.add(tx, state, local)?;
         Ok(hash)
     }
@@ -148,7 +148,7 @@ impl Mempool {
         local: bool,
     ) -> Result<Option<B256>, TxRejection> {
         let nonce = tx.nonce();
-        let hash = tx.hash;
+        let hash = tx.hash();
         let mut inner = self.inner.lock();
         if inner.by_hash.contains_key(&hash) {
             return Err(TxRejection::AlreadyKnown);
@@ -169,21 +169,21 @@ impl Mempool {
         let want = cost(&tx);
         if *want > alloy_primitives::U512::from(state.balance) {
             return Err(TxRejection::InsufficientFunds {
-                address: tx.sender,
+                address: tx.sender(),
                 have: state.balance,
                 want,
             });
         }
         let existing = inner
             .senders
-            .get(&tx.sender)
+            .get(&tx.sender())
             .and_then(|q| q.get(&nonce))
             .cloned();
         if let Some(old) = &existing {
             let bump = |old: u128| old.saturating_mul(100 + self.limits.price_bump_percent) / 100;
-            let old_tip = alloy_consensus::Transaction::max_priority_fee_per_gas(&old.envelope)
+            let old_tip = alloy_consensus::Transaction::max_priority_fee_per_gas(old.envelope())
                 .unwrap_or(old.max_fee_per_gas());
-            let new_tip = alloy_consensus::Transaction::max_priority_fee_per_gas(&tx.envelope)
+            let new_tip = alloy_consensus::Transaction::max_priority_fee_per_gas(tx.envelope())
                 .unwrap_or(tx.max_fee_per_gas());
             if tx.max_fee_per_gas() < bump(old.max_fee_per_gas()) || new_tip < bump(old_tip) {
                 return Err(TxRejection::ReplacementUnderpriced);
@@ -196,8 +196,8 @@ impl Mempool {
         if local {
             inner.locals.insert(hash);
         }
-        let queue = inner.senders.entry(tx.sender).or_default();
-        let replaced = queue.insert(nonce, tx).map(|old| old.hash);
+        let queue = inner.senders.entry(tx.sender()).or_default();
+        let replaced = queue.insert(nonce, tx).map(|old| old.hash());
         if let Some(old) = replaced {
             inner.forget(&old);
         }
@@ -214,16 +214,16 @@ impl Mempool {
             .senders
             .values()
             .filter_map(|q| q.values().next_back())
-            .filter(|t| !inner.locals.contains(&t.hash))
+            .filter(|t| !inner.locals.contains(&t.hash()))
             .min_by_key(|t| t.effective_tip(self.base_fee))
             .cloned();
         match victim {
             Some(v) if v.effective_tip(self.base_fee) < incoming.effective_tip(self.base_fee) => {
-                inner.forget(&v.hash);
-                if let Some(q) = inner.senders.get_mut(&v.sender) {
+                inner.forget(&v.hash());
+                if let Some(q) = inner.senders.get_mut(&v.sender()) {
                     q.remove(&v.nonce());
                     if q.is_empty() {
-                        inner.senders.remove(&v.sender);
+                        inner.senders.remove(&v.sender());
                     }
                 }
                 Ok(())
@@ -307,7 +307,7 @@ impl Mempool {
         let mut inner = self.inner.lock();
         let mut next: HashMap<Address, u64> = HashMap::new();
         for tx in txs {
-            let n = next.entry(tx.sender).or_default();
+            let n = next.entry(tx.sender()).or_default();
             *n = (*n).max(tx.nonce().saturating_add(1));
         }
         for (sender, next_nonce) in next {
@@ -321,7 +321,7 @@ impl Mempool {
                 inner.senders.remove(&sender);
             }
             for tx in removed.values() {
-                inner.forget(&tx.hash);
+                inner.forget(&tx.hash());
             }
         }
     }
@@ -331,11 +331,11 @@ impl Mempool {
         let mut inner = self.inner.lock();
         inner.locals.remove(hash);
         if let Some(tx) = inner.by_hash.remove(hash)
-            && let Some(q) = inner.senders.get_mut(&tx.sender)
+            && let Some(q) = inner.senders.get_mut(&tx.sender())
         {
             q.remove(&tx.nonce());
             if q.is_empty() {
-                inner.senders.remove(&tx.sender);
+                inner.senders.remove(&tx.sender());
             }
         }
     }

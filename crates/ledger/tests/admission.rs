@@ -22,7 +22,7 @@ fn rejected(r: Result<alloy_primitives::B256, LedgerError>) -> TxRejection {
 fn accepts_a_valid_transaction_and_refuses_it_twice() {
     let f = fixture();
     let tx = eip1559(&f.keys[0], 0, |_| {});
-    assert_eq!(f.ledger.submit(tx.clone()).unwrap(), tx.hash);
+    assert_eq!(f.ledger.submit(tx.clone()).unwrap(), tx.hash());
     let r = rejected(f.ledger.submit(tx));
     assert_eq!(r, TxRejection::AlreadyKnown);
     assert_eq!(r.to_string(), "already known");
@@ -271,11 +271,11 @@ fn replacement_needs_a_ten_percent_bump() {
         t.max_priority_fee_per_gas = GWEI / 5;
     });
     f.ledger.submit(better.clone()).unwrap();
-    assert!(f.ledger.pool().get(&original.hash).is_none());
-    assert!(f.ledger.pool().get(&better.hash).is_some());
+    assert!(f.ledger.pool().get(&original.hash()).is_none());
+    assert!(f.ledger.pool().get(&better.hash()).is_some());
     assert_eq!(f.ledger.pool().len(), 1);
     let block = commit_block(&f.ledger).unwrap();
-    assert_eq!(block.transactions[0].hash, better.hash);
+    assert_eq!(block.transactions[0].hash(), better.hash());
 }
 
 #[test]

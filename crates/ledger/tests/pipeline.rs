@@ -51,7 +51,7 @@ fn senders_are_ordered_by_tip_and_nonces_stay_in_order() {
         .submit(eip1559(b, 0, |t| t.max_priority_fee_per_gas = GWEI / 4))
         .unwrap();
     let selected = f.ledger.pool().select(10, |_| 0);
-    let order: Vec<(Address, u64)> = selected.iter().map(|t| (t.sender, t.nonce())).collect();
+    let order: Vec<(Address, u64)> = selected.iter().map(|t| (t.sender(), t.nonce())).collect();
     // b's head pays more than a's head; a's second transaction cannot jump its first.
     assert_eq!(
         order,
@@ -82,7 +82,7 @@ fn a_full_pool_evicts_the_cheapest_or_refuses() {
     f.ledger
         .submit(eip1559(&f.keys[3], 0, |t| t.max_priority_fee_per_gas = 100))
         .unwrap();
-    assert!(f.ledger.pool().get(&cheap.hash).is_none());
+    assert!(f.ledger.pool().get(&cheap.hash()).is_none());
     assert_eq!(f.ledger.pool().len(), 2);
 }
 
@@ -102,7 +102,7 @@ fn the_nodes_own_transactions_are_never_evicted() {
     f.ledger
         .submit(eip1559(&f.keys[2], 0, |t| t.max_priority_fee_per_gas = 100))
         .unwrap();
-    assert!(f.ledger.pool().get(&local.hash).is_some());
+    assert!(f.ledger.pool().get(&local.hash()).is_some());
     assert_eq!(f.ledger.pool().len(), 2);
     // ...and when only locals and better payers are left, the newcomer is refused.
     f.ledger
@@ -110,7 +110,7 @@ fn the_nodes_own_transactions_are_never_evicted() {
             t.max_priority_fee_per_gas = 1000;
         }))
         .unwrap();
-    assert!(f.ledger.pool().get(&local.hash).is_some());
+    assert!(f.ledger.pool().get(&local.hash()).is_some());
     match f
         .ledger
         .submit(eip1559(&f.keys[1], 0, |t| t.max_priority_fee_per_gas = 1))
@@ -132,13 +132,13 @@ fn a_transaction_leaves_the_pool_only_when_its_block_commits() {
         .unwrap()
         .unwrap();
     assert!(
-        f.ledger.pool().get(&tx.hash).is_some(),
+        f.ledger.pool().get(&tx.hash()).is_some(),
         "still pooled until applied"
     );
     assert!(events.try_recv().is_err(), "no notification before apply");
     let hash = block.block.hash();
     assert_eq!(f.ledger.apply_proposal(block).unwrap(), Applied::Written);
-    assert!(f.ledger.pool().get(&tx.hash).is_none());
+    assert!(f.ledger.pool().get(&tx.hash()).is_none());
     let committed = events.try_recv().unwrap();
     assert_eq!(committed.header.hash, hash);
     assert_eq!(committed.receipts.len(), 1);

@@ -288,7 +288,7 @@ impl Chain for LocalChain {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
                 Err(_) => return Err(ChainError::Timeout(hash)),
                 Ok(Ok(block)) => {
-                    if let Some(i) = block.transactions.iter().position(|t| t.hash == hash)
+                    if let Some(i) = block.transactions.iter().position(|t| t.hash() == hash)
                         && let Some(r) = block.receipts.get(i)
                     {
                         return Ok(Committed {

@@ -10,16 +10,17 @@ use alloy_primitives::{Address, B256, Bytes, keccak256};
 use crate::TxRejection;
 
 /// A decoded, signature-checked transaction.
+///
+/// The fields are private: a `RecoveredTx` is made only by recovering the sender from the
+/// signature ([`RecoveredTx::decode`], [`RecoveredTx::from_envelope`]) or, for records this
+/// node wrote itself and reads back authenticated, [`RecoveredTx::from_trusted`]. No code can
+/// pair a transaction with a sender it did not sign (the model is alloy's `Recovered<T>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveredTx {
-    /// The transaction as signed.
-    pub envelope: TxEnvelope,
-    /// The sender recovered from the signature.
-    pub sender: Address,
-    /// The transaction hash (keccak256 of the EIP-2718 encoding).
-    pub hash: B256,
-    /// The EIP-2718 encoding, kept so it is never re-encoded on the hot path.
-    pub encoded: Bytes,
+    envelope: TxEnvelope,
+    sender: Address,
+    hash: B256,
+    encoded: Bytes,
 }
 
 /// Recovers the address that signed `prehash` with `sig`, using libsecp256k1.
@@ -79,7 +80,28 @@ impl RecoveredTx {
         })
     }
 
-    /// Builds from a trusted envelope and sender (for example data this node wrote itself).
+    /// The transaction as signed.
+    pub fn envelope(&self) -> &TxEnvelope {
+        &self.envelope
+    }
+
+    /// The sender recovered from the signature.
+    pub fn sender(&self) -> Address {
+        self.sender
+    }
+
+    /// The transaction hash (keccak256 of the EIP-2718 encoding).
+    pub fn hash(&self) -> B256 {
+        self.hash
+    }
+
+    /// The EIP-2718 encoding, kept so it is never re-encoded on the hot path.
+    pub fn encoded(&self) -> &Bytes {
+        &self.encoded
+    }
+
+    /// Builds from an envelope and a sender that this node recovered itself earlier and reads
+    /// back from its own authenticated storage. Never call it with a sender from the network.
     pub fn from_trusted(envelope: TxEnvelope, sender: Address) -> Self {
         let encoded: Bytes = envelope.encoded_2718().into();
         let hash = keccak256(&encoded);

@@ -56,7 +56,7 @@ fn every_accepted_type_decodes_and_blobs_do_not() {
         if valid.contains(&name.as_str()) {
             let tx = decoded.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(
-                tx.sender.to_string(),
+                tx.sender().to_string(),
                 "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
                 "{name}"
             );

@@ -109,9 +109,9 @@ impl EthApi {
     pub(crate) fn raw_transaction_by_hash(&self, hash: B256) -> Result<Option<Bytes>, RpcError> {
         let snap = self.snapshot()?;
         if let Some((_, tx)) = snap.transaction(hash).map_err(errors::storage)? {
-            return Ok(Some(tx.encoded));
+            return Ok(Some(tx.encoded().clone()));
         }
-        Ok(self.ledger.pool().get(&hash).map(|tx| tx.encoded.clone()))
+        Ok(self.ledger.pool().get(&hash).map(|tx| tx.encoded().clone()))
     }
 
     /// Only committed transactions have receipts.
@@ -177,7 +177,7 @@ impl EthApi {
                     return Ok(r);
                 }
                 match events.recv().await {
-                    Ok(b) if b.transactions.iter().any(|t| t.hash == hash) => {}
+                    Ok(b) if b.transactions.iter().any(|t| t.hash() == hash) => {}
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(e) => return Err(RpcError::internal(e.to_string())),
                 }

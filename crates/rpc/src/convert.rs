@@ -40,7 +40,7 @@ pub(crate) fn header(h: &SealedHeader) -> Header {
 
 pub(crate) fn transaction(tx: &RecoveredTx, pos: Option<Position>) -> Transaction {
     Transaction {
-        inner: Recovered::new_unchecked(tx.envelope.clone(), tx.sender),
+        inner: Recovered::new_unchecked(tx.envelope().clone(), tx.sender()),
         block_hash: pos.map(|p| p.block_hash),
         block_number: pos.map(|p| p.block_number),
         transaction_index: pos.map(|p| p.index),
@@ -108,7 +108,11 @@ pub(crate) fn block(h: &SealedHeader, txs: &[RecoveredTx], full: bool) -> Block 
                 .collect(),
         )
     } else {
-        BlockTransactions::Hashes(txs.iter().map(|t| t.hash).collect())
+        BlockTransactions::Hashes(
+            txs.iter()
+                .map(txnchain_primitives::RecoveredTx::hash)
+                .collect(),
+        )
     };
     Block {
         header: header(h),

@@ -140,7 +140,7 @@ impl EthApi {
                 .map_err(|e| RpcError::internal(e.to_string()))?;
             tx.into_signed(sig).into()
         };
-        let tx = RecoveredTx::from_trusted(envelope, from);
+        let tx = RecoveredTx::from_envelope(envelope).map_err(errors::rejection)?;
         self.ledger.submit(tx).map_err(errors::ledger)
     }
 }

@@ -56,7 +56,8 @@ pub(crate) async fn subscribe(
                         }
                         let mut out = Vec::new();
                         for (i, (r, tx)) in b.receipts.iter().zip(&b.transactions).enumerate() {
-                            for log in convert::logs(r, tx.hash, Position::of(&b.header, i as u64))
+                            for log in
+                                convert::logs(r, tx.hash(), Position::of(&b.header, i as u64))
                             {
                                 if filter.matches_address(log.inner.address)
                                     && filter.matches_topics(log.inner.topics())

@@ -109,11 +109,11 @@ pub struct BlockWrite {
 }
 
 pub(crate) fn encode_tx(loc: TxLocation, tx: &RecoveredTx) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + tx.encoded.len());
+    let mut out = Vec::with_capacity(32 + tx.encoded().len());
     out.extend_from_slice(&loc.block.to_be_bytes());
     out.extend_from_slice(&loc.index.to_be_bytes());
-    out.extend_from_slice(tx.sender.as_slice());
-    out.extend_from_slice(&tx.encoded);
+    out.extend_from_slice(tx.sender().as_slice());
+    out.extend_from_slice(tx.encoded());
     out
 }
 

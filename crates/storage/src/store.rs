@@ -134,12 +134,12 @@ impl Store {
         let mut hashes = Vec::with_capacity(block.transactions.len() * 32);
         let mut txs = txn.open_table(tables::TXS.def())?;
         for (index, tx) in (0u32..).zip(&block.transactions) {
-            hashes.extend_from_slice(tx.hash.as_slice());
+            hashes.extend_from_slice(tx.hash().as_slice());
             let loc = TxLocation {
                 block: number,
                 index,
             };
-            txs.insert(tx.hash.as_slice(), encode_tx(loc, tx).as_slice())?;
+            txs.insert(tx.hash().as_slice(), encode_tx(loc, tx).as_slice())?;
         }
         txn.open_table(tables::BLOCK_TXS.def())?
             .insert(nb.as_slice(), hashes.as_slice())?;

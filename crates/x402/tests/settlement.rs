@@ -177,7 +177,7 @@ fn pooled_settlements(s: &Setup) -> Vec<B256> {
         .into_iter()
         .chain(queued)
         .filter(|(a, _)| *a == key)
-        .flat_map(|(_, txs)| txs.into_values().map(|t| t.hash))
+        .flat_map(|(_, txs)| txs.into_values().map(|t| t.hash()))
         .collect()
 }
 

@@ -117,8 +117,8 @@ mod tests {
             ..Default::default()
         });
         let tx = txnchain_primitives::RecoveredTx::decode(&raw).unwrap();
-        assert_eq!(tx.sender, key.address);
-        assert_eq!(tx.hash, hash);
+        assert_eq!(tx.sender(), key.address);
+        assert_eq!(tx.hash(), hash);
         let jobs = (0..5)
             .map(|n| {
                 (
