@@ -207,11 +207,13 @@ impl NodeIdentity {
     /// Sign `message`: a 64-byte Ed25519 signature, or a DER ECDSA P-384/SHA-384
     /// signature (the encodings TLS uses).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        use ed25519_dalek::Signer as _;
         match &self.secret {
-            Secret::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
+            Secret::Ed25519(key) => ed25519_dalek::Signer::sign(key, message)
+                .to_bytes()
+                .to_vec(),
             Secret::P384(key) => {
-                let signature: p384::ecdsa::Signature = key.sign(message);
+                let signature: p384::ecdsa::Signature =
+                    p384::ecdsa::signature::Signer::sign(key, message);
                 signature.to_der().as_bytes().to_vec()
             }
         }
