@@ -249,25 +249,66 @@ async fn verify(args: VerifyArgs) -> Result<i32, String> {
         collateral_dir: args.collateral_dir,
     };
     let verdict = verify_bundle(&bundle, &policy, &opts);
-    print_verdict(&verdict, args.json);
-    Ok(if verdict.is_trusted() {
+    // The statement binds the service identity to the key the evidence binds: it is only
+    // worth anything when the evidence is trusted.
+    let service = bundle.verify_service_statement();
+    print_verdict(&verdict, &service, args.json);
+    Ok(if verdict.is_trusted() && service.is_ok() {
         EXIT_TRUSTED
     } else {
         EXIT_REJECTED
     })
 }
 
-fn print_verdict(verdict: &Verdict, json: bool) {
+fn print_verdict(
+    verdict: &Verdict,
+    service: &Result<Option<[u8; 32]>, txnchain_tee::TeeError>,
+    json: bool,
+) {
     if verdict.insecure {
         eprintln!("!!! {INSECURE_BANNER} !!!");
     }
+    let service_line = match service {
+        Ok(Some(id)) if verdict.is_trusted() => {
+            format!("trusted service identity: 0x{}", hex::encode(id))
+        }
+        Ok(Some(id)) => format!(
+            "service identity 0x{} is NOT trusted: the evidence was rejected",
+            hex::encode(id)
+        ),
+        Ok(None) => "service identity: none (the node states no service identity)".into(),
+        Err(e) => format!("service identity REJECTED: {e}"),
+    };
     if json {
-        match serde_json::to_string_pretty(verdict) {
+        let mut value = match serde_json::to_value(verdict) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("error: cannot encode the verdict: {e}");
+                return;
+            }
+        };
+        if let Some(obj) = value.as_object_mut() {
+            let trusted = match service {
+                Ok(Some(id)) if verdict.is_trusted() => {
+                    serde_json::Value::String(format!("0x{}", hex::encode(id)))
+                }
+                _ => serde_json::Value::Null,
+            };
+            obj.insert("service_identity".into(), trusted);
+            if let Err(e) = service {
+                obj.insert(
+                    "service_identity_error".into(),
+                    serde_json::Value::String(e.to_string()),
+                );
+            }
+        }
+        match serde_json::to_string_pretty(&value) {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("error: cannot encode the verdict: {e}"),
         }
     } else {
         println!("{verdict}");
+        println!("{service_line}");
     }
 }
 

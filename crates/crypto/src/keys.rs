@@ -31,8 +31,6 @@ pub(crate) const AT_REST_AEAD_INFO: &[u8] = b"txnchain-at-rest-aead-v1";
 pub(crate) const AT_REST_KEY_HASH_INFO: &[u8] = b"txnchain-at-rest-key-hash-v1";
 /// Domain of the encryption-key signature.
 pub const ENCRYPTION_KEY_DOMAIN: &[u8] = b"txnchain-encryption-key-v1";
-/// Domain of the node's statement over the service identity.
-pub const SERVICE_IDENTITY_DOMAIN: &[u8] = b"txnchain-service-identity-v1";
 
 fn random32() -> Result<Zeroizing<[u8; 32]>, CryptoError> {
     use rand::TryRngCore;
@@ -171,14 +169,6 @@ pub fn encryption_key_message(chain_id: u64, epoch: u64, public_key: &[u8; 32]) 
     m
 }
 
-/// `"txnchain-service-identity-v1" ‖ service identity`: what a node's identity key signs.
-pub fn service_statement_message(identity: &[u8; 32]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(SERVICE_IDENTITY_DOMAIN.len() + 32);
-    m.extend_from_slice(SERVICE_IDENTITY_DOMAIN);
-    m.extend_from_slice(identity);
-    m
-}
-
 /// Verifies an epoch key's signature against a pinned service identity.
 pub fn verify_encryption_key(
     identity: &[u8; 32],
@@ -244,5 +234,104 @@ impl ServiceIdentity {
     /// Signs an arbitrary message with the service key (receipts, ledger signatures).
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         self.0.sign(message).to_bytes()
+    }
+}
+
+/// An epoch's public key as served to clients, signed by the service identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEncryptionKey {
+    /// The chain.
+    pub chain_id: u64,
+    /// The key epoch.
+    pub epoch: u64,
+    /// The X25519 public key.
+    pub public_key: [u8; 32],
+    /// The service identity that signed it.
+    pub service_identity: [u8; 32],
+    /// Ed25519 over [`encryption_key_message`].
+    pub signature: [u8; 64],
+}
+
+/// Epoch key pairs kept derived (a few around the current epoch are all that is ever used).
+const EPOCH_CACHE: usize = 8;
+
+/// The network's keys as one node holds them: the service identity, the ledger secret, and
+/// the epoch key pairs derived from it (cached).
+pub struct NetworkKeys {
+    chain_id: u64,
+    service: ServiceIdentity,
+    ledger: LedgerSecret,
+    epochs: std::sync::Mutex<Vec<(u64, EpochKeyPair)>>,
+}
+
+impl std::fmt::Debug for NetworkKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkKeys")
+            .field("chain_id", &self.chain_id)
+            .field("service", &self.service)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NetworkKeys {
+    /// The keys of chain `chain_id`.
+    pub fn new(chain_id: u64, service: ServiceIdentity, ledger: LedgerSecret) -> Self {
+        NetworkKeys {
+            chain_id,
+            service,
+            ledger,
+            epochs: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The chain these keys are for.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The service identity's public key.
+    pub fn service_identity(&self) -> [u8; 32] {
+        self.service.public()
+    }
+
+    /// The service identity key.
+    pub fn service(&self) -> &ServiceIdentity {
+        &self.service
+    }
+
+    /// The ledger secret.
+    pub fn ledger(&self) -> &LedgerSecret {
+        &self.ledger
+    }
+
+    /// The key pair of `epoch`.
+    pub fn epoch_key(&self, epoch: u64) -> EpochKeyPair {
+        let mut cache = self
+            .epochs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, k)) = cache.iter().find(|(e, _)| *e == epoch) {
+            return k.clone();
+        }
+        let k = self.ledger.epoch_key(self.chain_id, epoch);
+        if cache.len() >= EPOCH_CACHE {
+            cache.remove(0);
+        }
+        cache.push((epoch, k.clone()));
+        k
+    }
+
+    /// The signed public key of `epoch`.
+    pub fn encryption_key(&self, epoch: u64) -> SignedEncryptionKey {
+        let public_key = self.epoch_key(epoch).public().to_bytes();
+        SignedEncryptionKey {
+            chain_id: self.chain_id,
+            epoch,
+            public_key,
+            service_identity: self.service.public(),
+            signature: self
+                .service
+                .sign_encryption_key(self.chain_id, epoch, &public_key),
+        }
     }
 }

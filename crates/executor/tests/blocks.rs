@@ -70,7 +70,12 @@ fn chain() -> Chain {
         alloc,
     };
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("chain.redb"), StoreOptions::default()).unwrap();
+    let store = Store::open(
+        &dir.path().join("chain.redb"),
+        StoreOptions::default(),
+        txnchain_storage::fresh_at_rest_codec().unwrap(),
+    )
+    .unwrap();
     txnchain_ledger::genesis::init_genesis(&store, &genesis).unwrap();
     Chain {
         _dir: dir,

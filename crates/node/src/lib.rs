@@ -5,8 +5,10 @@
 //! notify) that consensus will drive, with [`LocalLog`](txnchain_ledger::LocalLog) as its log.
 
 mod attestation;
+mod confidential;
 pub mod dev;
 mod metrics;
+pub mod secrets;
 pub mod x402;
 
 use std::net::SocketAddr;
@@ -40,6 +42,9 @@ pub enum NodeError {
     /// The TEE platform or node identity could not be set up.
     #[error(transparent)]
     Tee(#[from] txnchain_tee::TeeError),
+    /// The network secrets could not be created or unsealed.
+    #[error("network secrets: {0}")]
+    Secrets(String),
     /// The x402 facilitator could not be set up.
     #[error("x402: {0}")]
     X402(#[from] txnchain_x402::X402Error),
@@ -168,7 +173,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let identity = Arc::new(txnchain_tee::NodeIdentity::generate(
         txnchain_tee::IdentityAlgorithm::Ed25519,
     )?);
-    let attestation = Arc::new(txnchain_tee::NodeAttestation::new(platform, identity)?);
+    let platform_kind = platform.kind();
     let (dir, temp) = match &config.data_dir {
         Some(d) => {
             std::fs::create_dir_all(d)?;
@@ -183,7 +188,30 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         archive: config.archive,
         ..StoreOptions::default()
     };
-    let store = Arc::new(Store::open(&dir.join("chain.redb"), options)?);
+    let chain_path = dir.join("chain.redb");
+    let (keys, created) = secrets::load_or_create(
+        &dir,
+        platform_kind,
+        &config.platform.sealing,
+        config.genesis.spec.chain_id,
+        chain_path.exists(),
+    )?;
+    let keys = Arc::new(keys);
+    let service_identity = format!("0x{}", hex::encode(keys.service_identity()));
+    if created {
+        tracing::info!(%service_identity, "network secrets created and sealed");
+    } else {
+        tracing::info!(%service_identity, "network secrets unsealed");
+    }
+    let attestation = Arc::new(
+        txnchain_tee::NodeAttestation::new(platform, identity)?
+            .with_service_identity(&keys.service_identity()),
+    );
+    let store = Arc::new(Store::open(
+        &chain_path,
+        options,
+        txnchain_storage::at_rest_codec(keys.ledger()),
+    )?);
     let genesis_hash = txnchain_ledger::genesis::init_genesis(&store, &config.genesis)?;
     let spec = config.genesis.spec.clone();
     let pool = Arc::new(Mempool::new(PoolLimits::default(), &spec));
@@ -216,6 +244,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 threads: eth.exec_threads.max(1),
                 ..defaults.exec
             },
+            network_keys: Some(keys.clone()),
             ..defaults
         },
     )?;
@@ -253,7 +282,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             facilitator,
             public_served.clone(),
         ))
-        .merge(attestation::router(attestation));
+        .merge(attestation::router(attestation))
+        .merge(confidential::router(api.clone()));
     if let Some((x402_router, facilitator)) = x402 {
         router = router.nest("/x402", x402_router);
         let signers = facilitator.signers();

@@ -97,7 +97,18 @@ pub struct ChainSpec {
     pub max_block_txs: usize,
     /// Receives the fees of every block.
     pub beneficiary: Address,
+    /// Length of a confidential key epoch in seconds (`config.txnchain.confidential.
+    /// epochSeconds`): the epoch of a block is `floor(timestamp / epoch_seconds)`.
+    #[serde(default = "default_epoch_seconds")]
+    pub epoch_seconds: u64,
 }
+
+fn default_epoch_seconds() -> u64 {
+    DEFAULT_EPOCH_SECONDS
+}
+
+/// Default key epoch: one day.
+pub const DEFAULT_EPOCH_SECONDS: u64 = 86_400;
 
 /// Default chain id of a dev chain.
 pub const DEV_CHAIN_ID: u64 = 424242;
@@ -115,6 +126,7 @@ impl Default for ChainSpec {
             forks: ForkSchedule::default(),
             base_fee: DEFAULT_BASE_FEE,
             block_gas_limit: DEFAULT_BLOCK_GAS_LIMIT,
+            epoch_seconds: DEFAULT_EPOCH_SECONDS,
             max_block_txs: DEFAULT_MAX_BLOCK_TXS,
             beneficiary: Address::ZERO,
         }
@@ -122,6 +134,11 @@ impl Default for ChainSpec {
 }
 
 impl ChainSpec {
+    /// The key epoch of a block with `timestamp`.
+    pub fn epoch_at(&self, timestamp: u64) -> u64 {
+        timestamp / self.epoch_seconds.max(1)
+    }
+
     /// The fork active at `block`.
     pub fn fork_at(&self, block: u64) -> Fork {
         self.forks.at(block)

@@ -52,6 +52,15 @@ struct TxnchainSection {
     forks: BTreeMap<String, u64>,
     #[serde(default)]
     max_block_txs: Option<usize>,
+    #[serde(default)]
+    confidential: ConfidentialSection,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfidentialSection {
+    #[serde(default)]
+    epoch_seconds: Option<u64>,
 }
 
 impl GenesisConfig {
@@ -85,7 +94,17 @@ impl GenesisConfig {
             })?,
             None => DEFAULT_BASE_FEE,
         };
+        let epoch_seconds = section
+            .confidential
+            .epoch_seconds
+            .unwrap_or(crate::chain::DEFAULT_EPOCH_SECONDS);
+        if epoch_seconds == 0 {
+            return Err(PrimitivesError::Genesis(
+                "config.txnchain.confidential.epochSeconds must be at least 1".into(),
+            ));
+        }
         let spec = ChainSpec {
+            epoch_seconds,
             chain_id: g.config.chain_id,
             forks,
             base_fee,
@@ -173,7 +192,11 @@ impl GenesisConfig {
         json!({
             "config": {
                 "chainId": self.spec.chain_id,
-                "txnchain": {"forks": forks, "maxBlockTxs": self.spec.max_block_txs},
+                "txnchain": {
+                    "forks": forks,
+                    "maxBlockTxs": self.spec.max_block_txs,
+                    "confidential": {"epochSeconds": self.spec.epoch_seconds},
+                },
             },
             "nonce": "0x0",
             "timestamp": format!("{:#x}", self.timestamp),

@@ -110,6 +110,11 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         p.check_max(0)?;
         Ok(hex_u64(api.chain_id()))
     });
+    reg!(m, "txnchain_getEncryptionKey", |api, p| {
+        p.check_max(1)?;
+        let epoch: Option<U64> = p.optional(0)?;
+        api.encryption_key(epoch.map(|e| e.to::<u64>()))
+    });
     reg!(m, "eth_blockNumber", |api, p| {
         p.check_max(0)?;
         let snap = api.snapshot()?;

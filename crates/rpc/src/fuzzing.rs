@@ -53,8 +53,13 @@ fn harness() -> &'static Harness {
             extra_data: Bytes::new(),
             alloc,
         };
-        let store = Store::open(&dir.path().join("chain.redb"), StoreOptions::default())
-            .unwrap_or_else(|e| unreachable!("store: {e}"));
+        let store = Store::open(
+            &dir.path().join("chain.redb"),
+            StoreOptions::default(),
+            txnchain_storage::fresh_at_rest_codec()
+                .unwrap_or_else(|e| unreachable!("ledger secret: {e}")),
+        )
+        .unwrap_or_else(|e| unreachable!("store: {e}"));
         let store = Arc::new(store);
         txnchain_ledger::genesis::init_genesis(&store, &genesis)
             .unwrap_or_else(|e| unreachable!("genesis: {e}"));

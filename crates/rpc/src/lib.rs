@@ -7,6 +7,7 @@
 
 mod api;
 mod blocks;
+mod confidential;
 mod convert;
 mod debug;
 mod dev;

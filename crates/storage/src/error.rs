@@ -35,6 +35,10 @@ pub enum StorageError {
         /// Last applied block.
         last: u64,
     },
+    /// A confidential value failed to seal or open (tampering, a moved value, or a data
+    /// directory sealed under another ledger secret).
+    #[error("at rest: {0}")]
+    Codec(#[from] txnchain_crypto::CodecError),
     /// Trie update failed.
     #[error("state trie: {0}")]
     Trie(String),

@@ -89,8 +89,36 @@ pub struct PreparedState {
     pub state_root: B256,
     /// Complete records of changed accounts (with new storage roots); `None` = deleted.
     pub accounts: BTreeMap<Address, Option<AccountRecord>>,
-    /// Trie node writes (`None` = delete), keys already namespaced.
-    pub trie_writes: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Storage tries deleted whole (their accounts were destroyed); applied before
+    /// `trie_writes`.
+    pub trie_wipes: Vec<Address>,
+    /// Trie node writes (`None` = delete).
+    pub trie_writes: Vec<(TrieKey, Option<Vec<u8>>)>,
+}
+
+/// Where a trie node lives: the account trie (`account: None`) or the storage trie of an
+/// account, and the node's path (as [`txnchain_trie::encode_path`] encodes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrieKey {
+    /// The account whose storage trie holds the node; `None` for the account trie.
+    pub account: Option<Address>,
+    /// The encoded node path.
+    pub path: Vec<u8>,
+}
+
+impl TrieKey {
+    /// The namespace part of the key: `0x00` (account trie) or `0x01 ‖ address`.
+    pub(crate) fn namespace(account: Option<Address>) -> Vec<u8> {
+        match account {
+            None => vec![0],
+            Some(a) => {
+                let mut ns = Vec::with_capacity(21);
+                ns.push(1);
+                ns.extend_from_slice(a.as_slice());
+                ns
+            }
+        }
+    }
 }
 
 /// Everything one block's apply writes, in one transaction.

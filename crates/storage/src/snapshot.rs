@@ -8,8 +8,10 @@ use alloy_rlp::Decodable;
 use redb::{ReadOnlyTable, ReadTransaction};
 use txnchain_primitives::{RecoveredTx, SealedHeader, StoredReceipt};
 
+use txnchain_crypto::at_rest::TableCodec;
+
 use crate::StorageError;
-use crate::codec::TableCodec;
+use crate::access;
 use crate::error::corrupt;
 use crate::records::{AccountRecord, TxLocation, decode_receipts, decode_tx};
 use crate::tables::{self, Table};
@@ -40,10 +42,6 @@ impl Snapshot {
         Snapshot { txn, codec }
     }
 
-    pub(crate) fn raw_table(&self, t: Table) -> Result<Option<RawTable>, StorageError> {
-        self.table(t)
-    }
-
     fn table(&self, t: Table) -> Result<Option<RawTable>, StorageError> {
         match self.txn.open_table(t.def()) {
             Ok(t) => Ok(Some(t)),
@@ -52,44 +50,38 @@ impl Snapshot {
         }
     }
 
-    fn get(&self, def: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let Some(t) = self.table(def)? else {
+    /// The plaintext value of the key made of `parts` in `t` (opened when confidential).
+    fn get(&self, t: Table, parts: &[&[u8]]) -> Result<Option<Vec<u8>>, StorageError> {
+        let Some(table) = self.table(t)? else {
             return Ok(None);
         };
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
-    }
-
-    fn get_state(&self, def: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        let name = def.0;
-        let k = self.codec.key(name, key);
-        match self.get(def, &k)? {
+        let key = access::stored_key(&*self.codec, t, parts);
+        match table.get(key.as_slice())? {
             None => Ok(None),
-            Some(v) => self
-                .codec
-                .open(name, &v)
-                .map(|c| Some(c.into_owned()))
-                .ok_or_else(|| corrupt(name, "value failed authentication")),
+            Some(v) => Ok(Some(
+                access::open(&*self.codec, t, &key, v.value())?.into_owned(),
+            )),
         }
     }
 
     /// The last applied block, `None` before genesis.
     pub fn last_applied(&self) -> Result<Option<u64>, StorageError> {
-        meta_u64(self.get(tables::META, b"last_applied")?.as_deref())
+        meta_u64(self.get(tables::META, &[b"last_applied"])?.as_deref())
     }
 
     /// The oldest block whose state can be read.
     pub fn oldest_state(&self) -> Result<u64, StorageError> {
-        Ok(meta_u64(self.get(tables::META, b"oldest_state")?.as_deref())?.unwrap_or(0))
+        Ok(meta_u64(self.get(tables::META, &[b"oldest_state"])?.as_deref())?.unwrap_or(0))
     }
 
     /// A metadata value.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        self.get(tables::META, name.as_bytes())
+        self.get(tables::META, &[name.as_bytes()])
     }
 
     /// The header of block `number`.
     pub fn header(&self, number: u64) -> Result<Option<SealedHeader>, StorageError> {
-        let Some(raw) = self.get(tables::HEADERS, &number.to_be_bytes())? else {
+        let Some(raw) = self.get(tables::HEADERS, &[&number.to_be_bytes()])? else {
             return Ok(None);
         };
         let header = Header::decode(&mut raw.as_slice()).map_err(|e| corrupt("headers", e))?;
@@ -101,13 +93,16 @@ impl Snapshot {
 
     /// The number of the block with `hash`.
     pub fn block_number(&self, hash: B256) -> Result<Option<u64>, StorageError> {
-        meta_u64(self.get(tables::BLOCK_HASHES, hash.as_slice())?.as_deref())
+        meta_u64(
+            self.get(tables::BLOCK_HASHES, &[hash.as_slice()])?
+                .as_deref(),
+        )
     }
 
     /// Hashes of the transactions in block `number`.
     pub fn block_tx_hashes(&self, number: u64) -> Result<Vec<B256>, StorageError> {
         let raw = self
-            .get(tables::BLOCK_TXS, &number.to_be_bytes())?
+            .get(tables::BLOCK_TXS, &[&number.to_be_bytes()])?
             .unwrap_or_default();
         if raw.len() % 32 != 0 {
             return Err(corrupt("block_txs", "length not a multiple of 32"));
@@ -120,7 +115,7 @@ impl Snapshot {
         &self,
         hash: B256,
     ) -> Result<Option<(TxLocation, RecoveredTx)>, StorageError> {
-        match self.get(tables::TXS, hash.as_slice())? {
+        match self.get(tables::TXS, &[hash.as_slice()])? {
             None => Ok(None),
             Some(raw) => decode_tx(&raw).map(Some),
         }
@@ -140,7 +135,7 @@ impl Snapshot {
 
     /// The receipts of block `number`.
     pub fn block_receipts(&self, number: u64) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
-        match self.get(tables::RECEIPTS, &number.to_be_bytes())? {
+        match self.get(tables::RECEIPTS, &[&number.to_be_bytes()])? {
             None => Ok(None),
             Some(raw) => decode_receipts(&raw).map(Some),
         }
@@ -148,7 +143,7 @@ impl Snapshot {
 
     /// The latest record of `address`.
     pub fn account(&self, address: Address) -> Result<Option<AccountRecord>, StorageError> {
-        match self.get_state(tables::ACCOUNTS, address.as_slice())? {
+        match self.get(tables::ACCOUNTS, &[address.as_slice()])? {
             None => Ok(None),
             Some(b) => AccountRecord::decode("accounts", &b).map(Some),
         }
@@ -156,8 +151,8 @@ impl Snapshot {
 
     /// The latest value of a storage slot (zero when unset).
     pub fn storage(&self, address: Address, slot: U256) -> Result<U256, StorageError> {
-        let key = storage_key(address, slot);
-        match self.get_state(tables::STORAGE, &key)? {
+        let slot = slot.to_be_bytes::<32>();
+        match self.get(tables::STORAGE, &[address.as_slice(), &slot])? {
             None => Ok(U256::ZERO),
             Some(b) if b.len() == 32 => Ok(U256::from_be_slice(&b)),
             Some(_) => Err(corrupt("storage", "slot value of wrong length")),
@@ -166,9 +161,7 @@ impl Snapshot {
 
     /// Bytecode by hash.
     pub fn code(&self, hash: B256) -> Result<Option<Bytes>, StorageError> {
-        Ok(self
-            .get_state(tables::CODE, hash.as_slice())?
-            .map(Bytes::from))
+        Ok(self.get(tables::CODE, &[hash.as_slice()])?.map(Bytes::from))
     }
 
     fn check_history(&self, block: u64) -> Result<bool, StorageError> {
@@ -188,29 +181,26 @@ impl Snapshot {
 
     fn history_lookup(
         &self,
-        def: Table,
+        t: Table,
         entity: &[u8],
         block: u64,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        let Some(t) = self.table(def)? else {
+        let Some(table) = self.table(t)? else {
             return Ok(None);
         };
-        let name = def.0;
-        let prefix = self.codec.key(name, entity).into_owned();
+        let prefix = access::stored_key(&*self.codec, t, &[entity]);
         let mut hi = prefix.clone();
         hi.extend_from_slice(&block.to_be_bytes());
-        let mut lo = prefix.clone();
+        let mut lo = prefix;
         lo.extend_from_slice(&0u64.to_be_bytes());
-        let mut range = t.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?;
+        let mut range = table.range::<&[u8]>(lo.as_slice()..=hi.as_slice())?;
         match range.next_back() {
             None => Ok(None),
             Some(entry) => {
-                let (_, v) = entry?;
-                let opened = self
-                    .codec
-                    .open(name, v.value())
-                    .ok_or_else(|| corrupt(name, "value failed authentication"))?;
-                Ok(Some(opened.into_owned()))
+                let (k, v) = entry?;
+                Ok(Some(
+                    access::open(&*self.codec, t, k.value(), v.value())?.into_owned(),
+                ))
             }
         }
     }
@@ -248,8 +238,12 @@ impl Snapshot {
         }
     }
 
-    pub(crate) fn trie_node(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.get_state(tables::TRIE, key)
+    pub(crate) fn trie_node(
+        &self,
+        namespace: &[u8],
+        path: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get(tables::TRIE, &[namespace, path])
     }
 }
 

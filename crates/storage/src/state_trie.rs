@@ -1,41 +1,37 @@
 //! The state commitment: Ethereum's Merkle-Patricia account trie and per-account storage tries,
 //! with nodes stored by path in the `trie_nodes` table and updated incrementally.
 //!
-//! Node keys: `0x00 ‖ path` for the account trie, `0x01 ‖ address ‖ path` for the storage trie
-//! of `address` (paths encoded by [`txnchain_trie::encode_path`]).
+//! Node keys have two parts: the namespace (`0x00` for the account trie, `0x01 ‖ address` for
+//! the storage trie of `address`) and the path (encoded by [`txnchain_trie::encode_path`]);
+//! the codec encodes each part, so a whole storage trie is one key prefix.
 
 use alloy_primitives::{Address, B256, Bytes, U256, keccak256};
 use txnchain_trie::{NodePath, NodeReader, TrieUpdate, encode_path};
 
-use crate::records::{AccountRecord, PreparedState, StateChanges};
-use crate::{Snapshot, StorageError, tables};
+use crate::records::{AccountRecord, PreparedState, StateChanges, TrieKey};
+use crate::{Snapshot, StorageError};
 
 const EMPTY_ROOT: B256 = alloy_trie::EMPTY_ROOT_HASH;
-
-fn namespace(account: Option<Address>) -> Vec<u8> {
-    match account {
-        None => vec![0],
-        Some(a) => {
-            let mut ns = Vec::with_capacity(21);
-            ns.push(1);
-            ns.extend_from_slice(a.as_slice());
-            ns
-        }
-    }
-}
 
 struct Nodes<'a> {
     snap: &'a Snapshot,
     ns: Vec<u8>,
 }
 
+impl<'a> Nodes<'a> {
+    fn new(snap: &'a Snapshot, account: Option<Address>) -> Self {
+        Nodes {
+            snap,
+            ns: TrieKey::namespace(account),
+        }
+    }
+}
+
 impl NodeReader for Nodes<'_> {
     type Error = StorageError;
 
     fn get_node(&self, path: &NodePath) -> Result<Option<Vec<u8>>, StorageError> {
-        let mut key = self.ns.clone();
-        key.extend_from_slice(&encode_path(path));
-        self.snap.trie_node(&key)
+        self.snap.trie_node(&self.ns, &encode_path(path))
     }
 }
 
@@ -43,11 +39,19 @@ fn trie_err(e: impl std::fmt::Display) -> StorageError {
     StorageError::Trie(e.to_string())
 }
 
-fn namespaced(ns: &[u8], update: TrieUpdate, out: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>) -> B256 {
+fn namespaced(
+    account: Option<Address>,
+    update: TrieUpdate,
+    out: &mut Vec<(TrieKey, Option<Vec<u8>>)>,
+) -> B256 {
     for (path, node) in update.writes {
-        let mut key = ns.to_vec();
-        key.extend_from_slice(&encode_path(&path));
-        out.push((key, node));
+        out.push((
+            TrieKey {
+                account,
+                path: encode_path(&path),
+            },
+            node,
+        ));
     }
     update.root
 }
@@ -77,18 +81,14 @@ impl Snapshot {
                     if let Some(old) = old
                         && old.storage_root != EMPTY_ROOT
                     {
-                        self.wipe_storage_trie(address, &mut prepared.trie_writes)?;
+                        prepared.trie_wipes.push(address);
                     }
                     None
                 }
                 Some((nonce, balance, code_hash)) => {
                     let mut storage_root = old.map_or(EMPTY_ROOT, |r| r.storage_root);
                     if let Some(slots) = changes.storage.get(&address) {
-                        let ns = namespace(Some(address));
-                        let reader = Nodes {
-                            snap: self,
-                            ns: ns.clone(),
-                        };
+                        let reader = Nodes::new(self, Some(address));
                         let update = txnchain_trie::update(
                             &reader,
                             slots.iter().map(|(slot, value)| {
@@ -97,7 +97,7 @@ impl Snapshot {
                             }),
                         )
                         .map_err(trie_err)?;
-                        storage_root = namespaced(&ns, update, &mut prepared.trie_writes);
+                        storage_root = namespaced(Some(address), update, &mut prepared.trie_writes);
                     }
                     Some(AccountRecord {
                         nonce,
@@ -110,40 +110,15 @@ impl Snapshot {
             account_leaves.push((keccak256(address), record.map(|r| r.trie_leaf())));
             prepared.accounts.insert(address, record);
         }
-        let ns = namespace(None);
-        let reader = Nodes {
-            snap: self,
-            ns: ns.clone(),
-        };
+        let reader = Nodes::new(self, None);
         let update = txnchain_trie::update(&reader, account_leaves).map_err(trie_err)?;
-        prepared.state_root = namespaced(&ns, update, &mut prepared.trie_writes);
+        prepared.state_root = namespaced(None, update, &mut prepared.trie_writes);
         Ok(prepared)
-    }
-
-    fn wipe_storage_trie(
-        &self,
-        address: Address,
-        out: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    ) -> Result<(), StorageError> {
-        let ns = namespace(Some(address));
-        let table = self.raw_table(tables::TRIE)?;
-        let Some(table) = table else { return Ok(()) };
-        let mut hi = ns.clone();
-        hi.push(0xff);
-        for entry in table.range::<&[u8]>(ns.as_slice()..hi.as_slice())? {
-            let (k, _) = entry?;
-            out.push((k.value().to_vec(), None));
-        }
-        Ok(())
     }
 
     /// The state root of the latest block.
     pub fn state_root(&self) -> Result<B256, StorageError> {
-        txnchain_trie::root(&Nodes {
-            snap: self,
-            ns: namespace(None),
-        })
-        .map_err(trie_err)
+        txnchain_trie::root(&Nodes::new(self, None)).map_err(trie_err)
     }
 
     /// The account and its Merkle proof against the latest state root (`eth_getProof`).
@@ -151,10 +126,7 @@ impl Snapshot {
         &self,
         address: Address,
     ) -> Result<(Option<AccountRecord>, Vec<Bytes>), StorageError> {
-        let reader = Nodes {
-            snap: self,
-            ns: namespace(None),
-        };
+        let reader = Nodes::new(self, None);
         let proof = txnchain_trie::proof(&reader, keccak256(address)).map_err(trie_err)?;
         Ok((self.account(address)?, proof))
     }
@@ -165,10 +137,7 @@ impl Snapshot {
         address: Address,
         slot: U256,
     ) -> Result<(U256, Vec<Bytes>), StorageError> {
-        let reader = Nodes {
-            snap: self,
-            ns: namespace(Some(address)),
-        };
+        let reader = Nodes::new(self, Some(address));
         let proof =
             txnchain_trie::proof(&reader, keccak256(slot.to_be_bytes::<32>())).map_err(trie_err)?;
         Ok((self.storage(address, slot)?, proof))

@@ -6,11 +6,19 @@ use std::sync::Arc;
 use alloy_rlp::Encodable;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransaction};
 
-use crate::codec::{PlainCodec, TableCodec};
-use crate::records::{BlockWrite, TxLocation, encode_tx};
+use txnchain_crypto::at_rest::TableCodec;
+
+use crate::access;
+use crate::records::{BlockWrite, TrieKey, TxLocation, encode_tx};
 use crate::snapshot::{meta_u64, storage_key};
-use crate::tables;
+use crate::tables::{self, Table};
 use crate::{Snapshot, StorageError};
+
+type RawTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+
+/// The value sealed under `meta.at_rest_check`: opening it proves the codec is the one the
+/// database was written with.
+const AT_REST_CHECK: &[u8] = b"txnchain at-rest check v1";
 
 /// How much history to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +51,27 @@ pub struct Store {
     options: StoreOptions,
 }
 
+/// Removes every key starting with `prefix`.
+fn remove_prefix(table: &mut RawTable<'_>, prefix: &[u8]) -> Result<(), StorageError> {
+    match access::prefix_end(prefix) {
+        Some(end) => table.retain_in::<&[u8], _>(prefix..end.as_slice(), |_, _| false)?,
+        None => table.retain_in::<&[u8], _>(prefix.., |_, _| false)?,
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Opens (or creates) the database file at `path`.
-    pub fn open(path: &Path, options: StoreOptions) -> Result<Self, StorageError> {
+    /// Opens (or creates) the database file at `path`; confidential tables pass through
+    /// `codec` (a node's is [`crate::at_rest_codec`] of its ledger secret).
+    ///
+    /// A new database records a check value sealed by `codec`; an existing one is opened only
+    /// if that value opens, so a data directory is never read, or half written, under another
+    /// ledger secret.
+    pub fn open(
+        path: &Path,
+        options: StoreOptions,
+        codec: Arc<dyn TableCodec>,
+    ) -> Result<Self, StorageError> {
         let db = Database::builder()
             .set_cache_size(options.cache_bytes)
             .create(path)?;
@@ -53,12 +79,43 @@ impl Store {
         for t in tables::ALL {
             txn.open_table(t.def())?;
         }
+        {
+            let mut meta = txn.open_table(tables::META.def())?;
+            let key = access::stored_key(&*codec, tables::AT_REST_CHECK, &[b"check"]);
+            let existing = meta
+                .get(b"at_rest_check".as_slice())?
+                .map(|v| v.value().to_vec());
+            match existing {
+                Some(sealed) => {
+                    let opened = access::open(&*codec, tables::AT_REST_CHECK, &key, &sealed)
+                        .map_err(|_| {
+                            StorageError::Mismatch(
+                                "the database was written under another ledger secret or \
+                                 at-rest codec"
+                                    .into(),
+                            )
+                        })?;
+                    if opened.as_ref() != AT_REST_CHECK {
+                        return Err(StorageError::Mismatch(
+                            "the database's at-rest check value is wrong".into(),
+                        ));
+                    }
+                }
+                None => {
+                    if meta.get(b"last_applied".as_slice())?.is_some() {
+                        return Err(StorageError::Mismatch(
+                            "the database predates encryption at rest; start from a new data \
+                             directory"
+                                .into(),
+                        ));
+                    }
+                    let sealed = access::seal(&*codec, tables::AT_REST_CHECK, &key, AT_REST_CHECK)?;
+                    meta.insert(b"at_rest_check".as_slice(), sealed.as_ref())?;
+                }
+            }
+        }
         txn.commit()?;
-        Ok(Store {
-            db,
-            codec: Arc::new(PlainCodec),
-            options,
-        })
+        Ok(Store { db, codec, options })
     }
 
     /// A consistent read view of the latest committed state.
@@ -120,6 +177,44 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `value` under the key made of `parts` in `t` (sealed when confidential);
+    /// `None` removes it.
+    fn put(
+        &self,
+        table: &mut RawTable<'_>,
+        t: Table,
+        parts: &[&[u8]],
+        value: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        let key = access::stored_key(&*self.codec, t, parts);
+        match value {
+            Some(v) => {
+                let sealed = access::seal(&*self.codec, t, &key, v)?;
+                table.insert(key.as_slice(), sealed.as_ref())?;
+            }
+            None => {
+                table.remove(key.as_slice())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a history entry: the encoded entity, then the block number in the clear.
+    fn put_history(
+        &self,
+        table: &mut RawTable<'_>,
+        t: Table,
+        entity: &[u8],
+        block: u64,
+        value: &[u8],
+    ) -> Result<(), StorageError> {
+        let mut key = access::stored_key(&*self.codec, t, &[entity]);
+        key.extend_from_slice(&block.to_be_bytes());
+        let sealed = access::seal(&*self.codec, t, &key, value)?;
+        table.insert(key.as_slice(), sealed.as_ref())?;
+        Ok(())
+    }
+
     fn write_block_data(
         &self,
         txn: &WriteTransaction,
@@ -127,10 +222,18 @@ impl Store {
     ) -> Result<(), StorageError> {
         let number = block.header.header.number;
         let nb = number.to_be_bytes();
-        txn.open_table(tables::HEADERS.def())?
-            .insert(nb.as_slice(), block.header.rlp().as_slice())?;
-        txn.open_table(tables::BLOCK_HASHES.def())?
-            .insert(block.header.hash.as_slice(), nb.as_slice())?;
+        self.put(
+            &mut txn.open_table(tables::HEADERS.def())?,
+            tables::HEADERS,
+            &[&nb],
+            Some(&block.header.rlp()),
+        )?;
+        self.put(
+            &mut txn.open_table(tables::BLOCK_HASHES.def())?,
+            tables::BLOCK_HASHES,
+            &[block.header.hash.as_slice()],
+            Some(&nb),
+        )?;
         let mut hashes = Vec::with_capacity(block.transactions.len() * 32);
         let mut txs = txn.open_table(tables::TXS.def())?;
         for (index, tx) in (0u32..).zip(&block.transactions) {
@@ -139,47 +242,27 @@ impl Store {
                 block: number,
                 index,
             };
-            txs.insert(tx.hash().as_slice(), encode_tx(loc, tx).as_slice())?;
+            self.put(
+                &mut txs,
+                tables::TXS,
+                &[tx.hash().as_slice()],
+                Some(&encode_tx(loc, tx)),
+            )?;
         }
-        txn.open_table(tables::BLOCK_TXS.def())?
-            .insert(nb.as_slice(), hashes.as_slice())?;
+        self.put(
+            &mut txn.open_table(tables::BLOCK_TXS.def())?,
+            tables::BLOCK_TXS,
+            &[&nb],
+            Some(&hashes),
+        )?;
         let mut receipts = Vec::new();
         block.receipts.encode(&mut receipts);
-        txn.open_table(tables::RECEIPTS.def())?
-            .insert(nb.as_slice(), receipts.as_slice())?;
-        Ok(())
-    }
-
-    fn put_state(
-        &self,
-        t: &mut redb::Table<&'static [u8], &'static [u8]>,
-        name: &'static str,
-        key: &[u8],
-        value: Option<&[u8]>,
-    ) -> Result<(), StorageError> {
-        let k = self.codec.key(name, key);
-        match value {
-            Some(v) => {
-                t.insert(k.as_ref(), self.codec.seal(name, v).as_ref())?;
-            }
-            None => {
-                t.remove(k.as_ref())?;
-            }
-        }
-        Ok(())
-    }
-
-    fn put_history(
-        &self,
-        t: &mut redb::Table<&'static [u8], &'static [u8]>,
-        name: &'static str,
-        entity: &[u8],
-        block: u64,
-        value: &[u8],
-    ) -> Result<(), StorageError> {
-        let mut k = self.codec.key(name, entity).into_owned();
-        k.extend_from_slice(&block.to_be_bytes());
-        t.insert(k.as_slice(), self.codec.seal(name, value).as_ref())?;
+        self.put(
+            &mut txn.open_table(tables::RECEIPTS.def())?,
+            tables::RECEIPTS,
+            &[&nb],
+            Some(&receipts),
+        )?;
         Ok(())
     }
 
@@ -191,15 +274,15 @@ impl Store {
             let mut history = txn.open_table(tables::ACCOUNT_HISTORY.def())?;
             for (addr, record) in &block.prepared.accounts {
                 let enc = record.map(|r| r.encode());
-                self.put_state(
+                self.put(
                     &mut accounts,
-                    tables::ACCOUNTS.0,
-                    addr.as_slice(),
+                    tables::ACCOUNTS,
+                    &[addr.as_slice()],
                     enc.as_ref().map(<[u8; 104]>::as_slice),
                 )?;
                 self.put_history(
                     &mut history,
-                    tables::ACCOUNT_HISTORY.0,
+                    tables::ACCOUNT_HISTORY,
                     addr.as_slice(),
                     number,
                     enc.as_ref().map_or(&[], <[u8; 104]>::as_slice),
@@ -210,14 +293,26 @@ impl Store {
         }
         {
             let mut storage = txn.open_table(tables::STORAGE.def())?;
+            // A destroyed account's slots go with it (its storage trie is wiped below). Only
+            // the latest-state table needs it: history keeps what past blocks saw.
+            for address in &block.prepared.trie_wipes {
+                let prefix =
+                    access::stored_key(&*self.codec, tables::STORAGE, &[address.as_slice()]);
+                remove_prefix(&mut storage, &prefix)?;
+            }
             let mut history = txn.open_table(tables::STORAGE_HISTORY.def())?;
             for (addr, slots) in &block.changes.storage {
                 for (slot, value) in slots {
                     let key = storage_key(*addr, *slot);
                     let v = value.to_be_bytes::<32>();
                     let stored = (!value.is_zero()).then_some(v.as_slice());
-                    self.put_state(&mut storage, tables::STORAGE.0, &key, stored)?;
-                    self.put_history(&mut history, tables::STORAGE_HISTORY.0, &key, number, &v)?;
+                    self.put(
+                        &mut storage,
+                        tables::STORAGE,
+                        &[addr.as_slice(), &key[20..]],
+                        stored,
+                    )?;
+                    self.put_history(&mut history, tables::STORAGE_HISTORY, &key, number, &v)?;
                     changed.push(1u8);
                     changed.extend_from_slice(&key);
                 }
@@ -226,18 +321,28 @@ impl Store {
         {
             let mut code = txn.open_table(tables::CODE.def())?;
             for (hash, bytes) in &block.changes.code {
-                self.put_state(&mut code, tables::CODE.0, hash.as_slice(), Some(bytes))?;
+                self.put(&mut code, tables::CODE, &[hash.as_slice()], Some(bytes))?;
             }
         }
         {
             let mut trie = txn.open_table(tables::TRIE.def())?;
+            for address in &block.prepared.trie_wipes {
+                let ns = TrieKey::namespace(Some(*address));
+                let prefix = access::stored_key(&*self.codec, tables::TRIE, &[&ns]);
+                remove_prefix(&mut trie, &prefix)?;
+            }
             for (key, node) in &block.prepared.trie_writes {
-                self.put_state(&mut trie, tables::TRIE.0, key, node.as_deref())?;
+                let ns = TrieKey::namespace(key.account);
+                self.put(&mut trie, tables::TRIE, &[&ns, &key.path], node.as_deref())?;
             }
         }
         if !self.options.archive {
-            txn.open_table(tables::BLOCK_CHANGES.def())?
-                .insert(number.to_be_bytes().as_slice(), changed.as_slice())?;
+            self.put(
+                &mut txn.open_table(tables::BLOCK_CHANGES.def())?,
+                tables::BLOCK_CHANGES,
+                &[&number.to_be_bytes()],
+                Some(&changed),
+            )?;
         }
         Ok(())
     }
@@ -269,23 +374,30 @@ impl Store {
             }
         }
         let mut changes = txn.open_table(tables::BLOCK_CHANGES.def())?;
-        let list = changes
-            .remove(p.to_be_bytes().as_slice())?
-            .map(|v| v.value().to_vec())
-            .unwrap_or_default();
+        let changes_key =
+            access::stored_key(&*self.codec, tables::BLOCK_CHANGES, &[&p.to_be_bytes()]);
+        let sealed = changes
+            .remove(changes_key.as_slice())?
+            .map(|v| v.value().to_vec());
+        let list = match sealed {
+            Some(v) => {
+                access::open(&*self.codec, tables::BLOCK_CHANGES, &changes_key, &v)?.into_owned()
+            }
+            None => Vec::new(),
+        };
         let mut acc_hist = txn.open_table(tables::ACCOUNT_HISTORY.def())?;
         let mut st_hist = txn.open_table(tables::STORAGE_HISTORY.def())?;
         let mut rest = list.as_slice();
         while let Some((&tag, tail)) = rest.split_first() {
-            let (table, name, len) = match tag {
-                0 => (&mut acc_hist, tables::ACCOUNT_HISTORY.0, 20),
-                1 => (&mut st_hist, tables::STORAGE_HISTORY.0, 52),
+            let (table, t, len) = match tag {
+                0 => (&mut acc_hist, tables::ACCOUNT_HISTORY, 20),
+                1 => (&mut st_hist, tables::STORAGE_HISTORY, 52),
                 _ => return Err(crate::error::corrupt("block_changes", "unknown tag")),
             };
             if tail.len() < len {
                 return Err(crate::error::corrupt("block_changes", "truncated"));
             }
-            let prefix = self.codec.key(name, &tail[..len]).into_owned();
+            let prefix = access::stored_key(&*self.codec, t, &[&tail[..len]]);
             let mut lo = prefix.clone();
             lo.extend_from_slice(&0u64.to_be_bytes());
             let mut hi = prefix;

@@ -1,46 +1,81 @@
 //! Table definitions. Every table maps bytes to bytes; typed encoding lives in
-//! [`crate::records`] and, for state tables, passes through [`crate::codec`].
+//! [`crate::records`].
+//!
+//! Every table is explicitly [`Class::Public`] or [`Class::Confidential`] (as CCF's `public:`
+//! maps): public tables hold only what the chain publishes anyway (headers, the block hash
+//! index, the ordering of transaction hashes, metadata) and are written as they are;
+//! confidential tables go through the store's [`TableCodec`](txnchain_crypto::at_rest::TableCodec):
+//! keys are built from parts that the codec hashes, values are sealed with the stored key as
+//! associated data.
 
 use redb::TableDefinition;
 
 pub(crate) type Raw = TableDefinition<'static, &'static [u8], &'static [u8]>;
 
+/// Whether a table passes through the codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Written as it is: public by design.
+    Public,
+    /// Keys hashed, values sealed.
+    Confidential,
+}
+
 /// A named bytes → bytes table.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Table(pub &'static str);
+pub(crate) struct Table {
+    pub(crate) name: &'static str,
+    pub(crate) class: Class,
+}
 
 impl Table {
+    const fn public(name: &'static str) -> Self {
+        Table {
+            name,
+            class: Class::Public,
+        }
+    }
+    const fn confidential(name: &'static str) -> Self {
+        Table {
+            name,
+            class: Class::Confidential,
+        }
+    }
     pub(crate) fn def(self) -> Raw {
-        TableDefinition::new(self.0)
+        TableDefinition::new(self.name)
     }
 }
 
-/// `name` → value: `last_applied`, `genesis_hash`, `chain_spec`, `oldest_state`.
-pub(crate) const META: Table = Table("meta");
-/// block number (8 bytes BE) → header RLP. Public.
-pub(crate) const HEADERS: Table = Table("headers");
-/// block hash → block number. Public.
-pub(crate) const BLOCK_HASHES: Table = Table("block_hashes");
-/// block number → concatenated 32-byte transaction hashes. Public.
-pub(crate) const BLOCK_TXS: Table = Table("block_txs");
-/// tx hash → block number ‖ index ‖ sender ‖ EIP-2718 bytes. Confidential payload.
-pub(crate) const TXS: Table = Table("txs");
-/// block number → RLP list of receipts. Confidential payload.
-pub(crate) const RECEIPTS: Table = Table("receipts");
-/// address → account record. State.
-pub(crate) const ACCOUNTS: Table = Table("accounts");
-/// address ‖ slot → value. State.
-pub(crate) const STORAGE: Table = Table("storage");
-/// code hash → bytecode. State.
-pub(crate) const CODE: Table = Table("code");
-/// trie namespace ‖ node path → RLP node. State.
-pub(crate) const TRIE: Table = Table("trie_nodes");
-/// address ‖ block → account record after that block (empty = absent). State history.
-pub(crate) const ACCOUNT_HISTORY: Table = Table("account_history");
-/// address ‖ slot ‖ block → value after that block. State history.
-pub(crate) const STORAGE_HISTORY: Table = Table("storage_history");
-/// block → keys written in that block (for pruning history). State history.
-pub(crate) const BLOCK_CHANGES: Table = Table("block_changes");
+/// `name` → value: `last_applied`, `genesis_hash`, `chain_spec`, `oldest_state`, `at_rest`,
+/// `at_rest_check`. Public (the check value is sealed by the codec itself).
+pub(crate) const META: Table = Table::public("meta");
+/// block number (8 bytes BE) → header RLP.
+pub(crate) const HEADERS: Table = Table::public("headers");
+/// block hash → block number.
+pub(crate) const BLOCK_HASHES: Table = Table::public("block_hashes");
+/// block number → concatenated 32-byte transaction hashes.
+pub(crate) const BLOCK_TXS: Table = Table::public("block_txs");
+/// tx hash → block number ‖ index ‖ sender ‖ EIP-2718 bytes.
+pub(crate) const TXS: Table = Table::confidential("txs");
+/// block number → RLP list of receipts.
+pub(crate) const RECEIPTS: Table = Table::confidential("receipts");
+/// address → account record.
+pub(crate) const ACCOUNTS: Table = Table::confidential("accounts");
+/// address | slot → value (two key parts, so a destroyed account's slots are one prefix).
+pub(crate) const STORAGE: Table = Table::confidential("storage");
+/// code hash → bytecode.
+pub(crate) const CODE: Table = Table::confidential("code");
+/// trie namespace | node path → RLP node (two key parts: the namespace, then the path).
+pub(crate) const TRIE: Table = Table::confidential("trie_nodes");
+/// address | block → account record after that block (empty = absent). The block number
+/// is appended in the clear to the encoded address, so history range scans keep working.
+pub(crate) const ACCOUNT_HISTORY: Table = Table::confidential("account_history");
+/// address ‖ slot | block → value after that block.
+pub(crate) const STORAGE_HISTORY: Table = Table::confidential("storage_history");
+/// block → keys written in that block (for pruning history).
+pub(crate) const BLOCK_CHANGES: Table = Table::confidential("block_changes");
+/// Pseudo-table of the codec check value kept in `meta`.
+pub(crate) const AT_REST_CHECK: Table = Table::confidential("at_rest_check");
 
 pub(crate) const ALL: [Table; 13] = [
     META,
@@ -56,4 +91,18 @@ pub(crate) const ALL: [Table; 13] = [
     ACCOUNT_HISTORY,
     STORAGE_HISTORY,
     BLOCK_CHANGES,
+];
+
+/// Names of every table the codec must have keys for.
+pub const CONFIDENTIAL_TABLES: [&str; 10] = [
+    TXS.name,
+    RECEIPTS.name,
+    ACCOUNTS.name,
+    STORAGE.name,
+    CODE.name,
+    TRIE.name,
+    ACCOUNT_HISTORY.name,
+    STORAGE_HISTORY.name,
+    BLOCK_CHANGES.name,
+    AT_REST_CHECK.name,
 ];

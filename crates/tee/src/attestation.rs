@@ -49,6 +49,8 @@ pub fn attestation_response(
         nonce: nonce.map(<[u8]>::to_vec),
         endorsements: produced.endorsements,
         insecure: platform.is_insecure(),
+        service_identity: None,
+        service_statement: None,
     })
 }
 
@@ -276,6 +278,7 @@ impl RateLimiter {
 pub struct NodeAttestation {
     platform: Arc<dyn Platform>,
     identity: Arc<NodeIdentity>,
+    service: Option<(String, Vec<u8>)>,
     startup: AttestationResponse,
     limiter: RateLimiter,
 }
@@ -289,9 +292,25 @@ impl NodeAttestation {
         Ok(Self {
             platform,
             identity,
+            service: None,
             startup,
             limiter: RateLimiter::new(5, 1.0, 20, 5.0),
         })
+    }
+
+    /// Carry the network's service identity in every response, with this node's statement
+    /// over it (`service_identity`, `service_statement`).
+    pub fn with_service_identity(mut self, service_identity: &[u8; 32]) -> Self {
+        let statement = self
+            .identity
+            .sign(&crate::evidence::service_statement_message(
+                service_identity,
+            ));
+        let service = (format!("0x{}", hex::encode(service_identity)), statement);
+        self.startup.service_identity = Some(service.0.clone());
+        self.startup.service_statement = Some(service.1.clone());
+        self.service = Some(service);
+        self
     }
 
     /// Replace the rate limiter.
@@ -334,7 +353,13 @@ impl NodeAttestation {
         };
         let nonce = parse_nonce_hex(text)?;
         self.limiter.try_acquire(client)?;
-        attestation_response(self.platform.as_ref(), &self.identity, Some(&nonce))
+        let mut bundle =
+            attestation_response(self.platform.as_ref(), &self.identity, Some(&nonce))?;
+        if let Some((identity, statement)) = &self.service {
+            bundle.service_identity = Some(identity.clone());
+            bundle.service_statement = Some(statement.clone());
+        }
+        Ok(bundle)
     }
 }
 

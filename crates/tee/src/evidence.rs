@@ -113,6 +113,25 @@ pub struct EvidenceBundle {
     /// True for `virtual` evidence: it proves nothing about hardware.
     #[serde(default)]
     pub insecure: bool,
+    /// The network's service identity (Ed25519 public key, `0x`-hex of 32 bytes) that this
+    /// node holds; see [`EvidenceBundle::verify_service_statement`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_identity: Option<String>,
+    /// The node identity key's signature over `"txnchain-service-identity-v1" ‖
+    /// service_identity` (Ed25519, or DER ECDSA P-384/SHA-384), base64 in JSON.
+    #[serde(default, with = "opt_b64", skip_serializing_if = "Option::is_none")]
+    pub service_statement: Option<Vec<u8>>,
+}
+
+/// Domain of the node's statement over the service identity.
+pub const SERVICE_IDENTITY_DOMAIN: &[u8] = b"txnchain-service-identity-v1";
+
+/// `"txnchain-service-identity-v1" ‖ identity`: what the node identity key signs.
+pub fn service_statement_message(identity: &[u8; 32]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SERVICE_IDENTITY_DOMAIN.len() + 32);
+    m.extend_from_slice(SERVICE_IDENTITY_DOMAIN);
+    m.extend_from_slice(identity);
+    m
 }
 
 fn default_version() -> u32 {
@@ -120,6 +139,34 @@ fn default_version() -> u32 {
 }
 
 impl EvidenceBundle {
+    /// Checks the node's statement over the service identity against the bundle's
+    /// `identity_public_key` (the key the evidence's `report_data` binds; verify the evidence
+    /// too, or the statement proves nothing). `Ok(None)` when the bundle carries neither field.
+    pub fn verify_service_statement(&self) -> Result<Option<[u8; 32]>, TeeError> {
+        let (identity, statement) = match (&self.service_identity, &self.service_statement) {
+            (None, None) => return Ok(None),
+            (Some(i), Some(s)) => (i, s),
+            _ => {
+                return Err(TeeError::malformed(
+                    "service statement",
+                    "service_identity and service_statement come together",
+                ));
+            }
+        };
+        let hex_text = identity.strip_prefix("0x").unwrap_or(identity);
+        let bytes =
+            hex::decode(hex_text).map_err(|e| TeeError::malformed("service_identity", e))?;
+        let identity: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| TeeError::malformed("service_identity", "not 32 bytes"))?;
+        let spki = self.identity_public_key.as_deref().ok_or_else(|| {
+            TeeError::malformed("service statement", "the bundle has no identity_public_key")
+        })?;
+        crate::identity::verify_with_spki(spki, &service_statement_message(&identity), statement)
+            .map_err(|e| TeeError::malformed("service_statement", e))?;
+        Ok(Some(identity))
+    }
+
     /// Parse a bundle from JSON.
     pub fn from_json(bytes: &[u8]) -> Result<Self, TeeError> {
         let bundle: Self =
@@ -273,6 +320,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn service_statement_verifies_for_both_key_types_and_nothing_else() {
+        for alg in [
+            crate::IdentityAlgorithm::Ed25519,
+            crate::IdentityAlgorithm::P384,
+        ] {
+            let node = crate::NodeIdentity::generate(alg).unwrap();
+            let service = [0x5a; 32];
+            let mut b = EvidenceBundle {
+                version: 1,
+                platform: EvidencePlatform::Virtual,
+                evidence: vec![],
+                identity_public_key: Some(node.public_key_spki_der().to_vec()),
+                nonce: None,
+                measurement: None,
+                endorsements: Endorsements::default(),
+                insecure: true,
+                service_identity: None,
+                service_statement: None,
+            };
+            assert_eq!(b.verify_service_statement().unwrap(), None);
+            b.service_identity = Some(format!("0x{}", hex::encode(service)));
+            assert!(
+                b.verify_service_statement().is_err(),
+                "{alg:?}: identity alone"
+            );
+            b.service_statement = Some(node.sign(&service_statement_message(&service)));
+            assert_eq!(b.verify_service_statement().unwrap(), Some(service));
+            // Another identity under the same statement, or another node's key: refused.
+            b.service_identity = Some(format!("0x{}", hex::encode([0x5b; 32])));
+            assert!(
+                b.verify_service_statement().is_err(),
+                "{alg:?}: other identity"
+            );
+            b.service_identity = Some(format!("0x{}", hex::encode(service)));
+            let other = crate::NodeIdentity::generate(alg).unwrap();
+            b.identity_public_key = Some(other.public_key_spki_der().to_vec());
+            assert!(
+                b.verify_service_statement().is_err(),
+                "{alg:?}: other node key"
+            );
+        }
+    }
+
+    #[test]
     fn bundle_round_trips_and_rejects_garbage() {
         let b = EvidenceBundle {
             version: 1,
@@ -286,6 +377,8 @@ mod tests {
                 ..Default::default()
             },
             insecure: false,
+            service_identity: None,
+            service_statement: None,
         };
         let json = b.to_json_pretty();
         assert!(json.contains("\"platform\": \"sev-snp\""), "{json}");

@@ -64,6 +64,31 @@ pub fn random_nonce() -> Result<[u8; 32], TeeError> {
     Ok(nonce)
 }
 
+/// Verifies `signature` over `message` with a node identity public key given as DER
+/// `SubjectPublicKeyInfo`: Ed25519 (64-byte signature, strict verification) or ECDSA P-384
+/// with SHA-384 (DER signature).
+pub fn verify_with_spki(spki: &[u8], message: &[u8], signature: &[u8]) -> Result<(), String> {
+    if let Some(raw) = spki.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
+        let raw: &[u8; 32] = raw
+            .try_into()
+            .map_err(|_| "Ed25519 key of the wrong length".to_string())?;
+        let vk = ed25519_dalek::VerifyingKey::from_bytes(raw)
+            .map_err(|_| "not an Ed25519 public key".to_string())?;
+        let sig = ed25519_dalek::Signature::from_slice(signature)
+            .map_err(|_| "not a 64-byte Ed25519 signature".to_string())?;
+        return vk
+            .verify_strict(message, &sig)
+            .map_err(|_| "the signature does not verify".to_string());
+    }
+    use p384::pkcs8::DecodePublicKey as _;
+    let vk = p384::ecdsa::VerifyingKey::from_public_key_der(spki)
+        .map_err(|_| "identity key is neither Ed25519 nor P-384".to_string())?;
+    let sig = p384::ecdsa::Signature::from_der(signature)
+        .map_err(|_| "not a DER ECDSA signature".to_string())?;
+    p384::ecdsa::signature::Verifier::verify(&vk, message, &sig)
+        .map_err(|_| "the signature does not verify".to_string())
+}
+
 /// The algorithm of the node identity key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

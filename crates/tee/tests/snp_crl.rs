@@ -297,6 +297,8 @@ fn bundle(report: Vec<u8>, crl: Option<&[u8]>) -> EvidenceBundle {
             ..Default::default()
         },
         insecure: false,
+        service_identity: None,
+        service_statement: None,
     }
 }
 
@@ -668,6 +670,8 @@ fn real_milan_evidence_refuses_a_crl_not_signed_by_amd() {
             ..Default::default()
         },
         insecure: false,
+        service_identity: None,
+        service_statement: None,
     };
     let o = VerifyOptions::new(
         now,

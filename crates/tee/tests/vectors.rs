@@ -118,6 +118,8 @@ fn snp() -> Case {
                 ..Default::default()
             },
             insecure: false,
+            service_identity: None,
+            service_statement: None,
         },
         now: nb + (na - nb) / 2,
         expired_now: na + 86_400,
@@ -175,6 +177,8 @@ fn dcap(name: &'static str, platform: EvidencePlatform, quote: &str, collateral:
                 ..Default::default()
             },
             insecure: false,
+            service_identity: None,
+            service_statement: None,
         },
         now: window.not_before + (window.not_after - window.not_before) / 2,
         expired_now: window.not_after + 86_400,

@@ -51,7 +51,12 @@ fn setup(configure: impl FnOnce(&mut FacilitatorConfig)) -> Setup {
     );
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(
-        txnchain_storage::Store::open(&dir.path().join("chain.redb"), Default::default()).unwrap(),
+        txnchain_storage::Store::open(
+            &dir.path().join("chain.redb"),
+            Default::default(),
+            txnchain_storage::fresh_at_rest_codec().unwrap(),
+        )
+        .unwrap(),
     );
     txnchain_ledger::genesis::init_genesis(&store, &genesis).unwrap();
     let pool = Arc::new(Mempool::new(PoolLimits::default(), &genesis.spec));

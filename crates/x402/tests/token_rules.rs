@@ -79,8 +79,11 @@ impl Chain {
     fn with(opts: &DevOptions) -> Result<Self, Box<dyn std::error::Error>> {
         let (genesis, keys) = dev_genesis(opts)?;
         let dir = tempfile::tempdir()?;
-        let store =
-            txnchain_storage::Store::open(&dir.path().join("chain.redb"), Default::default())?;
+        let store = txnchain_storage::Store::open(
+            &dir.path().join("chain.redb"),
+            Default::default(),
+            txnchain_storage::fresh_at_rest_codec()?,
+        )?;
         txnchain_ledger::genesis::init_genesis(&store, &genesis)?;
         Ok(Chain {
             _dir: dir,

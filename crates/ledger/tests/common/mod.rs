@@ -56,7 +56,16 @@ pub(crate) fn open_with(
     limits: PoolLimits,
     options: StoreOptions,
 ) -> Arc<Ledger> {
-    let store = Arc::new(Store::open(&dir.join("chain.redb"), options).unwrap());
+    let store = Arc::new(
+        Store::open(
+            &dir.join("chain.redb"),
+            options,
+            txnchain_storage::at_rest_codec(&txnchain_crypto::keys::LedgerSecret::from_bytes(
+                zeroize::Zeroizing::new([7; 32]),
+            )),
+        )
+        .unwrap(),
+    );
     txnchain_ledger::genesis::init_genesis(&store, genesis).unwrap();
     let pool = Arc::new(Mempool::new(limits, &genesis.spec));
     Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap())

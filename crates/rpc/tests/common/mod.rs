@@ -53,8 +53,16 @@ pub(crate) fn rpc(config: EthApiConfig, block_gas_limit: u64) -> Rpc {
         extra_data: Bytes::new(),
         alloc,
     };
-    let store =
-        Arc::new(Store::open(&dir.path().join("chain.redb"), StoreOptions::default()).unwrap());
+    let store = Arc::new(
+        Store::open(
+            &dir.path().join("chain.redb"),
+            StoreOptions::default(),
+            txnchain_storage::at_rest_codec(&txnchain_crypto::keys::LedgerSecret::from_bytes(
+                zeroize::Zeroizing::new([7; 32]),
+            )),
+        )
+        .unwrap(),
+    );
     txnchain_ledger::genesis::init_genesis(&store, &genesis).unwrap();
     let pool = Arc::new(Mempool::new(PoolLimits::default(), &genesis.spec));
     let ledger = Arc::new(Ledger::new(genesis.spec.clone(), store, pool, true).unwrap());

@@ -1,0 +1,65 @@
+//! REST routes of the TxnChain API for confidential execution: `GET /v1/encryption-key
+//! [?epoch=N]` (the same body as `txnchain_getEncryptionKey`). Errors are JSON
+//! `{"error": kind, "message": …}` with 400 for a refused epoch.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use txnchain_rpc::EthApi;
+
+#[derive(serde::Deserialize)]
+struct EpochQuery {
+    epoch: Option<String>,
+}
+
+fn parse_epoch(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+pub(crate) fn router(api: Arc<EthApi>) -> Router {
+    Router::new().route(
+        "/v1/encryption-key",
+        get(move |Query(q): Query<EpochQuery>| {
+            let api = api.clone();
+            async move {
+                let epoch = match q.epoch.as_deref().map(parse_epoch) {
+                    None => None,
+                    Some(Some(e)) => Some(e),
+                    Some(None) => {
+                        return txnchain_http::json_error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_epoch",
+                            "epoch must be a decimal or 0x-hex 64-bit number",
+                        );
+                    }
+                };
+                let result = tokio::task::spawn_blocking(move || api.encryption_key(epoch)).await;
+                match result {
+                    Ok(Ok(body)) => axum::Json(body).into_response(),
+                    Ok(Err(e)) if e.code == txnchain_jsonrpc::INVALID_PARAMS => {
+                        txnchain_http::json_error(
+                            StatusCode::BAD_REQUEST,
+                            "epoch_not_accepted",
+                            e.message,
+                        )
+                    }
+                    Ok(Err(e)) => txnchain_http::json_error(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        e.message,
+                    ),
+                    Err(e) => {
+                        txnchain_http::json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)
+                    }
+                }
+            }
+        }),
+    )
+}
