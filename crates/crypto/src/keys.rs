@@ -335,3 +335,14 @@ impl NetworkKeys {
         }
     }
 }
+
+const UNOPENED_RESULT_INFO: &[u8] = b"txnchain-unopened-result-v1";
+
+impl NetworkKeys {
+    /// The key a result is sealed with when the transaction's envelope did not open:
+    /// derived from the ledger secret and the transaction hash, so every replica seals the
+    /// same bytes and no client can open them.
+    pub fn unopened_result_key(&self, tx_hash: &[u8]) -> crate::result::ResultKey {
+        crate::result::ResultKey::from_secret(self.ledger.expand(&[UNOPENED_RESULT_INFO, tx_hash]))
+    }
+}

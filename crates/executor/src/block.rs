@@ -5,7 +5,10 @@ use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{B256, Bloom, Bytes, U256};
 use revm::context::TxEnv;
 use revm::context::result::{EVMError, InvalidTransaction};
-use revm::{Context, ExecuteCommitEvm, MainBuilder, MainContext};
+use revm::{Context, InspectCommitEvm, MainBuilder, MainContext};
+use txnchain_crypto::keys::NetworkKeys;
+
+use crate::confidential::{ConfidentialInspector, REGISTRY, prepare_tx, registry_slot, split_logs};
 use txnchain_primitives::{ChainSpec, RecoveredTx, SealedHeader, StoredReceipt, TxRejection};
 use txnchain_storage::{PreparedState, Snapshot, StateChanges};
 
@@ -64,6 +67,8 @@ pub struct Executed {
     pub gas_used: u64,
     /// Transactions left out (build mode only).
     pub skipped: Vec<Skipped>,
+    /// Sealed results of the enveloped transactions, by hash.
+    pub sealed_results: Vec<(B256, Bytes)>,
 }
 
 /// The [`TxRejection`] (geth's message) of a transaction `tx` that revm's validation refused
@@ -138,20 +143,24 @@ pub fn rejection(e: &InvalidTransaction, tx: &TxEnv, base_fee: u64, chain_id: u6
 /// Executes `txs` on top of `base` in block context `ctx`.
 ///
 /// With `strict`, any transaction that fails validation is an error (replaying a sealed
-/// block); otherwise it is skipped and reported (building a block).
+/// block); otherwise it is skipped and reported (building a block). Enveloped transactions
+/// are opened with `keys` (see [`crate::confidential`]); without keys none opens.
 pub fn execute_block<S: StateSource>(
     chain: &ChainSpec,
     ctx: &BlockContext,
     base: S,
     txs: impl IntoIterator<Item = RecoveredTx>,
     strict: bool,
+    keys: Option<&NetworkKeys>,
 ) -> Result<Executed, ExecError> {
     let overlay = Overlay::new(base);
     let mut evm = Context::mainnet()
         .with_db(overlay)
         .with_cfg(cfg_env(chain, ctx.number))
         .with_block(ctx.block_env())
-        .build_mainnet();
+        .build_mainnet_with_inspector(ConfidentialInspector::default());
+    let epoch = chain.epoch_at(ctx.timestamp);
+    let mut flags = std::collections::HashMap::<alloy_primitives::Address, bool>::new();
     let mut out = Executed::default();
     let mut log_index = 0u64;
     for tx in txs {
@@ -176,7 +185,10 @@ pub fn execute_block<S: StateSource>(
             continue;
         }
         let env = tx_env(&tx);
-        let result = match evm.transact_commit(env.clone()) {
+        let prepared = prepare_tx(keys, &tx, epoch);
+        let enveloped = prepared.result_key.is_some();
+        evm.inspector.reset(prepared.top, enveloped);
+        let result = match evm.inspect_tx_commit(env.clone()) {
             Ok(r) => r,
             Err(EVMError::Transaction(e)) => {
                 let rejection = rejection(&e, &env, ctx.base_fee, chain.chain_id);
@@ -197,7 +209,29 @@ pub fn execute_block<S: StateSource>(
         };
         let gas_used = result.tx_gas_used();
         out.gas_used += gas_used;
-        let logs = result.logs().to_vec();
+        let db = &mut evm.ctx.journaled_state.database;
+        let mut lookup_error = None;
+        let (logs, private) = split_logs(result.logs().to_vec(), |a| {
+            *flags.entry(a).or_insert_with(|| {
+                match revm::Database::storage(db, REGISTRY, registry_slot(a)) {
+                    Ok(v) => !v.is_zero(),
+                    Err(e) => {
+                        lookup_error = Some(e);
+                        true
+                    }
+                }
+            })
+        });
+        if let Some(e) = lookup_error {
+            return Err(e);
+        }
+        if let Some(key) = &prepared.result_key {
+            let output = result.output().cloned().unwrap_or_default();
+            out.sealed_results.push((
+                tx.hash(),
+                crate::confidential::seal(key, result.is_success(), output, private),
+            ));
+        }
         let n_logs = logs.len() as u64;
         out.receipts.push(StoredReceipt {
             tx_type: tx.envelope().tx_type() as u8,
@@ -340,21 +374,27 @@ pub fn compare_roots(expected: &Header, computed: &Header) -> Result<(), ExecErr
 }
 
 /// Executes `txs` in order on top of `base` and returns the overlay holding their writes:
-/// the state just before the next transaction of the block (used to trace it).
+/// the state just before the next transaction of the block (used to trace it). Envelopes are
+/// opened as in [`execute_block`], so the state is the block's.
 pub fn execute_prefix<S: StateSource>(
     chain: &ChainSpec,
     ctx: &BlockContext,
     base: S,
     txs: &[RecoveredTx],
+    keys: Option<&NetworkKeys>,
 ) -> Result<Overlay<S>, ExecError> {
     let mut evm = Context::mainnet()
         .with_db(Overlay::new(base))
         .with_cfg(cfg_env(chain, ctx.number))
         .with_block(ctx.block_env())
-        .build_mainnet();
+        .build_mainnet_with_inspector(ConfidentialInspector::default());
+    let epoch = chain.epoch_at(ctx.timestamp);
     for tx in txs {
         let env = tx_env(tx);
-        match evm.transact_commit(env.clone()) {
+        let prepared = prepare_tx(keys, tx, epoch);
+        let enveloped = prepared.result_key.is_some();
+        evm.inspector.reset(prepared.top, enveloped);
+        match evm.inspect_tx_commit(env.clone()) {
             Ok(_) => {}
             Err(EVMError::Transaction(e)) => {
                 return Err(ExecError::InvalidInBlock {

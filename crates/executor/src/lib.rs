@@ -16,6 +16,7 @@
 
 pub mod block;
 pub mod call;
+pub mod confidential;
 pub mod env;
 mod error;
 pub mod overlay;

@@ -135,6 +135,7 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
         SnapshotState::latest(&snap),
         txs.clone(),
         false,
+        None,
     )
     .unwrap();
     assert_eq!(executed.transactions.len(), 2);
@@ -206,6 +207,7 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
         SnapshotState::latest(&snap),
         txs[..3].to_vec(),
         true,
+        None,
     );
     match replay {
         Err(ExecError::InvalidInBlock { hash, rejection }) => {

@@ -146,7 +146,14 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
     if txs.is_empty() && !allow_empty {
         return Ok(None);
     }
-    let executed = execute_block(chain, &ctx, SnapshotState::latest(&snap), txs, false)?;
+    let executed = execute_block(
+        chain,
+        &ctx,
+        SnapshotState::latest(&snap),
+        txs,
+        false,
+        ledger.network_keys().map(|k| &**k),
+    )?;
     for skipped in &executed.skipped {
         if skipped.why.is_permanent() {
             tracing::debug!(tx = %skipped.hash, reason = %skipped.why, "dropping transaction");
@@ -175,6 +182,7 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
             receipts: executed.receipts,
             changes: executed.changes,
             prepared,
+            sealed_results: executed.sealed_results,
         },
     }))
 }

@@ -32,6 +32,12 @@ pub fn init_genesis(store: &Store, genesis: &GenesisConfig) -> Result<B256, Ledg
             changes.storage.insert(*address, acc.storage.clone());
         }
     }
+    // The registry of confidential contracts exists from genesis, with nonce 1 so that no
+    // transaction touching it can delete it as empty (EIP-161).
+    changes
+        .accounts
+        .entry(txnchain_executor::confidential::REGISTRY)
+        .or_insert(Some((1, alloy_primitives::U256::ZERO, KECCAK256_EMPTY)));
     let spec = &genesis.spec;
     let prepared_state_root = if snap.last_applied()?.is_some() {
         None
@@ -71,6 +77,7 @@ pub fn init_genesis(store: &Store, genesis: &GenesisConfig) -> Result<B256, Ledg
                     receipts: vec![],
                     changes,
                     prepared,
+                    sealed_results: vec![],
                 },
                 true,
             )?;

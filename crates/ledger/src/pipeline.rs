@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use txnchain_crypto::keys::NetworkKeys;
 
 use alloy_primitives::B256;
 use parking_lot::Mutex;
@@ -82,6 +83,7 @@ pub struct Ledger {
     head: watch::Sender<u64>,
     durable_apply: bool,
     lane: WriteLane,
+    keys: Option<Arc<NetworkKeys>>,
 }
 
 impl Ledger {
@@ -106,7 +108,20 @@ impl Ledger {
             durable_apply,
             lane: WriteLane::start()
                 .map_err(|e| LedgerError::Stopped(format!("cannot start the write thread: {e}")))?,
+            keys: None,
         })
+    }
+
+    /// Executes confidential transactions with the network's keys (without them, every
+    /// envelope fails to open).
+    pub fn with_network_keys(mut self, keys: Arc<NetworkKeys>) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The network's keys, when this node has them.
+    pub fn network_keys(&self) -> Option<&Arc<NetworkKeys>> {
+        self.keys.as_ref()
     }
 
     /// Runs `f` on the write path's thread (see [`Ledger`]'s builder and apply) and returns
@@ -244,6 +259,7 @@ impl Ledger {
             SnapshotState::latest(snap),
             block.transactions.iter().cloned(),
             true,
+            self.keys.as_deref(),
         )?;
         let (header, prepared) = seal_block(&ctx, &executed, snap)?;
         compare_roots(&block.header.header, &header.header)?;
@@ -262,6 +278,7 @@ impl Ledger {
             receipts: executed.receipts,
             changes: executed.changes,
             prepared,
+            sealed_results: executed.sealed_results,
         })
     }
 }

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use alloy_primitives::B256;
 use axum::Router;
-use axum::extract::Query;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -24,42 +25,80 @@ fn parse_epoch(text: &str) -> Option<u64> {
 }
 
 pub(crate) fn router(api: Arc<EthApi>) -> Router {
-    Router::new().route(
-        "/v1/encryption-key",
-        get(move |Query(q): Query<EpochQuery>| {
-            let api = api.clone();
-            async move {
-                let epoch = match q.epoch.as_deref().map(parse_epoch) {
-                    None => None,
-                    Some(Some(e)) => Some(e),
-                    Some(None) => {
+    let results = api.clone();
+    Router::new()
+        .route(
+            "/v1/transactions/{hash}/result",
+            get(move |Path(hash): Path<String>| {
+                let api = results.clone();
+                async move {
+                    let Ok(hash) = hash.parse::<B256>() else {
                         return txnchain_http::json_error(
                             StatusCode::BAD_REQUEST,
-                            "invalid_epoch",
-                            "epoch must be a decimal or 0x-hex 64-bit number",
+                            "invalid_hash",
+                            "the transaction hash must be 0x followed by 64 hex digits",
                         );
-                    }
-                };
-                let result = tokio::task::spawn_blocking(move || api.encryption_key(epoch)).await;
-                match result {
-                    Ok(Ok(body)) => axum::Json(body).into_response(),
-                    Ok(Err(e)) if e.code == txnchain_jsonrpc::INVALID_PARAMS => {
-                        txnchain_http::json_error(
-                            StatusCode::BAD_REQUEST,
-                            "epoch_not_accepted",
+                    };
+                    match tokio::task::spawn_blocking(move || api.transaction_result(hash)).await {
+                        Ok(Ok(Some(body))) => axum::Json(body).into_response(),
+                        Ok(Ok(None)) => txnchain_http::json_error(
+                            StatusCode::NOT_FOUND,
+                            "not_found",
+                            format!("no committed confidential transaction {hash}"),
+                        ),
+                        Ok(Err(e)) => txnchain_http::json_error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
                             e.message,
-                        )
-                    }
-                    Ok(Err(e)) => txnchain_http::json_error(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
-                        e.message,
-                    ),
-                    Err(e) => {
-                        txnchain_http::json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)
+                        ),
+                        Err(e) => txnchain_http::json_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            e,
+                        ),
                     }
                 }
-            }
-        }),
-    )
+            }),
+        )
+        .route(
+            "/v1/encryption-key",
+            get(move |Query(q): Query<EpochQuery>| {
+                let api = api.clone();
+                async move {
+                    let epoch = match q.epoch.as_deref().map(parse_epoch) {
+                        None => None,
+                        Some(Some(e)) => Some(e),
+                        Some(None) => {
+                            return txnchain_http::json_error(
+                                StatusCode::BAD_REQUEST,
+                                "invalid_epoch",
+                                "epoch must be a decimal or 0x-hex 64-bit number",
+                            );
+                        }
+                    };
+                    let result =
+                        tokio::task::spawn_blocking(move || api.encryption_key(epoch)).await;
+                    match result {
+                        Ok(Ok(body)) => axum::Json(body).into_response(),
+                        Ok(Err(e)) if e.code == txnchain_jsonrpc::INVALID_PARAMS => {
+                            txnchain_http::json_error(
+                                StatusCode::BAD_REQUEST,
+                                "epoch_not_accepted",
+                                e.message,
+                            )
+                        }
+                        Ok(Err(e)) => txnchain_http::json_error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "unavailable",
+                            e.message,
+                        ),
+                        Err(e) => txnchain_http::json_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal",
+                            e,
+                        ),
+                    }
+                }
+            }),
+        )
 }

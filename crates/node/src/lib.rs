@@ -215,7 +215,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let genesis_hash = txnchain_ledger::genesis::init_genesis(&store, &config.genesis)?;
     let spec = config.genesis.spec.clone();
     let pool = Arc::new(Mempool::new(PoolLimits::default(), &spec));
-    let ledger = Arc::new(Ledger::new(spec.clone(), store.clone(), pool, true)?);
+    let ledger = Arc::new(
+        Ledger::new(spec.clone(), store.clone(), pool, true)?.with_network_keys(keys.clone()),
+    );
     let head = *ledger.head().borrow();
     tracing::info!(%genesis_hash, head, chain_id = spec.chain_id, data_dir = %dir.display(), "chain opened");
 
@@ -244,7 +246,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 threads: eth.exec_threads.max(1),
                 ..defaults.exec
             },
-            network_keys: Some(keys.clone()),
             ..defaults
         },
     )?;

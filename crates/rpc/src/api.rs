@@ -49,9 +49,6 @@ pub struct EthApiConfig {
     pub max_log_subscriptions_per_client: usize,
     /// The workers that run calls, traces and log scans.
     pub exec: PoolLimits,
-    /// The network's keys (service identity, ledger secret, epoch keys), when this node
-    /// serves confidential execution.
-    pub network_keys: Option<Arc<txnchain_crypto::keys::NetworkKeys>>,
 }
 
 impl Default for EthApiConfig {
@@ -69,7 +66,6 @@ impl Default for EthApiConfig {
             max_log_subscriptions: 4_096,
             max_log_subscriptions_per_client: 256,
             exec: PoolLimits::for_this_machine(),
-            network_keys: None,
         }
     }
 }

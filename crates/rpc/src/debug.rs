@@ -40,8 +40,14 @@ impl EthApi {
             .map_err(errors::storage)?;
         let ctx = context_of(&header.header);
         let chain = self.ledger.chain();
-        let overlay = execute_prefix(chain, &ctx, parent, &txs[..loc.index as usize])
-            .map_err(errors::exec)?;
+        let overlay = execute_prefix(
+            chain,
+            &ctx,
+            parent,
+            &txs[..loc.index as usize],
+            self.ledger.network_keys().map(|k| &**k),
+        )
+        .map_err(errors::exec)?;
         trace(
             chain,
             &ctx,

@@ -115,6 +115,11 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         let epoch: Option<U64> = p.optional(0)?;
         api.encryption_key(epoch.map(|e| e.to::<u64>()))
     });
+    reg!(m, "txnchain_getTransactionResult", |api, p| {
+        p.check_max(1)?;
+        let hash: B256 = p.required(0)?;
+        Ok(api.transaction_result(hash)?.unwrap_or(Value::Null))
+    });
     reg!(m, "eth_blockNumber", |api, p| {
         p.check_max(0)?;
         let snap = api.snapshot()?;

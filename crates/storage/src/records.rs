@@ -134,6 +134,8 @@ pub struct BlockWrite {
     pub changes: StateChanges,
     /// Their trie effect, computed against the parent state.
     pub prepared: PreparedState,
+    /// Sealed results of the block's enveloped transactions, by transaction hash.
+    pub sealed_results: Vec<(B256, Bytes)>,
 }
 
 pub(crate) fn encode_tx(loc: TxLocation, tx: &RecoveredTx) -> Vec<u8> {

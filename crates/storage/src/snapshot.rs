@@ -133,6 +133,13 @@ impl Snapshot {
             .collect()
     }
 
+    /// The sealed result of the enveloped transaction `hash`, once committed.
+    pub fn sealed_result(&self, hash: B256) -> Result<Option<Bytes>, StorageError> {
+        Ok(self
+            .get(tables::SEALED_RESULTS, &[hash.as_slice()])?
+            .map(Bytes::from))
+    }
+
     /// The receipts of block `number`.
     pub fn block_receipts(&self, number: u64) -> Result<Option<Vec<StoredReceipt>>, StorageError> {
         match self.get(tables::RECEIPTS, &[&number.to_be_bytes()])? {

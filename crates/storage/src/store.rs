@@ -255,6 +255,17 @@ impl Store {
             &[&nb],
             Some(&hashes),
         )?;
+        if !block.sealed_results.is_empty() {
+            let mut results = txn.open_table(tables::SEALED_RESULTS.def())?;
+            for (hash, sealed) in &block.sealed_results {
+                self.put(
+                    &mut results,
+                    tables::SEALED_RESULTS,
+                    &[hash.as_slice()],
+                    Some(sealed),
+                )?;
+            }
+        }
         let mut receipts = Vec::new();
         block.receipts.encode(&mut receipts);
         self.put(

@@ -74,10 +74,13 @@ pub(crate) const ACCOUNT_HISTORY: Table = Table::confidential("account_history")
 pub(crate) const STORAGE_HISTORY: Table = Table::confidential("storage_history");
 /// block → keys written in that block (for pruning history).
 pub(crate) const BLOCK_CHANGES: Table = Table::confidential("block_changes");
+/// tx hash → sealed result of an enveloped transaction (already ciphertext for the sender;
+/// sealed again at rest like everything else).
+pub(crate) const SEALED_RESULTS: Table = Table::confidential("sealed_results");
 /// Pseudo-table of the codec check value kept in `meta`.
 pub(crate) const AT_REST_CHECK: Table = Table::confidential("at_rest_check");
 
-pub(crate) const ALL: [Table; 13] = [
+pub(crate) const ALL: [Table; 14] = [
     META,
     HEADERS,
     BLOCK_HASHES,
@@ -91,10 +94,11 @@ pub(crate) const ALL: [Table; 13] = [
     ACCOUNT_HISTORY,
     STORAGE_HISTORY,
     BLOCK_CHANGES,
+    SEALED_RESULTS,
 ];
 
 /// Names of every table the codec must have keys for.
-pub const CONFIDENTIAL_TABLES: [&str; 10] = [
+pub const CONFIDENTIAL_TABLES: [&str; 11] = [
     TXS.name,
     RECEIPTS.name,
     ACCOUNTS.name,
@@ -104,5 +108,6 @@ pub const CONFIDENTIAL_TABLES: [&str; 10] = [
     ACCOUNT_HISTORY.name,
     STORAGE_HISTORY.name,
     BLOCK_CHANGES.name,
+    SEALED_RESULTS.name,
     AT_REST_CHECK.name,
 ];

@@ -68,6 +68,7 @@ fn block_with(store: &Store, number: u64, timestamp: u64, changes: StateChanges)
         receipts: vec![],
         changes,
         prepared,
+        sealed_results: vec![],
     }
 }
 

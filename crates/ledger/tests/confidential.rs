@@ -1,0 +1,250 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Confidential execution through the node's own block path (builder → apply): enveloped
+//! deployment and calls, sealed results only the sender opens, private logs out of
+//! receipts, the confidential flag in replicated state, envelopes that do not open, and no
+//! plaintext in the data directory.
+
+mod common;
+
+use std::sync::Arc;
+
+use alloy_consensus::TxEip1559;
+use alloy_primitives::{Address, Bytes, TxKind, U256, hex};
+use alloy_sol_types::SolValue;
+use common::{GWEI, eip1559, genesis};
+use txnchain_crypto::envelope::{Binding, seal};
+use txnchain_crypto::keys::{LedgerSecret, NetworkKeys, ServiceIdentity};
+use txnchain_crypto::result::{ResultKey, open_result};
+use txnchain_executor::confidential::{REGISTRY, registry_slot};
+use txnchain_ledger::{Ledger, Mempool, PoolLimits};
+use txnchain_primitives::StoredReceipt;
+use txnchain_primitives::dev::{DEV_MNEMONIC, dev_keys};
+use txnchain_storage::{Store, StoreOptions};
+use zeroize::Zeroizing;
+
+const CHAIN: u64 = 424_242;
+
+fn token_initcode(name: &str) -> Vec<u8> {
+    let artifact: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/artifacts/TestToken.json"
+    )))
+    .unwrap();
+    let mut code = hex::decode(artifact["bytecode"].as_str().unwrap()).unwrap();
+    code.extend(
+        (
+            name.to_string(),
+            "SEC".to_string(),
+            U256::from(1_000_000u64),
+        )
+            .abi_encode_params(),
+    );
+    code
+}
+
+fn transfer(to: Address, amount: u64) -> Vec<u8> {
+    let mut data = hex!("a9059cbb").to_vec();
+    data.extend((to, U256::from(amount)).abi_encode_params());
+    data
+}
+
+struct Chain {
+    dir: tempfile::TempDir,
+    ledger: Arc<Ledger>,
+    keys: Arc<NetworkKeys>,
+}
+
+fn chain() -> Chain {
+    let signers = dev_keys(DEV_MNEMONIC, 2).unwrap();
+    let genesis = genesis(&signers);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = LedgerSecret::from_bytes(Zeroizing::new([0x42; 32]));
+    let codec = txnchain_storage::at_rest_codec(&secret);
+    let store = Arc::new(
+        Store::open(
+            &dir.path().join("chain.redb"),
+            StoreOptions::default(),
+            codec,
+        )
+        .unwrap(),
+    );
+    txnchain_ledger::genesis::init_genesis(&store, &genesis).unwrap();
+    let keys = Arc::new(NetworkKeys::new(
+        CHAIN,
+        ServiceIdentity::from_seed(&[1; 32]),
+        secret,
+    ));
+    let pool = Arc::new(Mempool::new(PoolLimits::default(), &genesis.spec));
+    let ledger = Arc::new(
+        Ledger::new(genesis.spec.clone(), store, pool, true)
+            .unwrap()
+            .with_network_keys(keys.clone()),
+    );
+    Chain { dir, ledger, keys }
+}
+
+impl Chain {
+    fn epoch(&self) -> u64 {
+        let snap = self.ledger.store().snapshot().unwrap();
+        let ctx = txnchain_ledger::builder::next_block_context(self.ledger.chain(), &snap).unwrap();
+        self.ledger.chain().epoch_at(ctx.timestamp)
+    }
+
+    /// Seals `plaintext` for a transaction of `sender` at `nonce` to `to`.
+    fn envelope(
+        &self,
+        sender: Address,
+        to: Option<Address>,
+        nonce: u64,
+        plaintext: &[u8],
+    ) -> (Vec<u8>, ResultKey) {
+        let epoch = self.epoch();
+        let pk = self.keys.epoch_key(epoch);
+        let s = seal(
+            pk.public(),
+            CHAIN,
+            epoch,
+            &Binding::Tx { sender, to, nonce },
+            plaintext,
+        )
+        .unwrap();
+        (s.envelope, s.result_key)
+    }
+
+    /// Submits one transaction, commits its block, returns its receipt.
+    fn run(&self, tx: txnchain_primitives::RecoveredTx) -> StoredReceipt {
+        let hash = tx.hash();
+        self.ledger.submit(tx).unwrap();
+        common::commit_block(&self.ledger).unwrap();
+        let snap = self.ledger.store().snapshot().unwrap();
+        let (loc, _) = snap.transaction(hash).unwrap().unwrap();
+        snap.block_receipts(loc.block).unwrap().unwrap()[loc.index as usize].clone()
+    }
+
+    fn sealed(&self, hash: alloy_primitives::B256) -> Bytes {
+        self.ledger
+            .store()
+            .snapshot()
+            .unwrap()
+            .sealed_result(hash)
+            .unwrap()
+            .expect("a sealed result")
+    }
+}
+
+fn tx(
+    key: &alloy_signer_local::PrivateKeySigner,
+    nonce: u64,
+    to: Option<Address>,
+    data: Vec<u8>,
+) -> txnchain_primitives::RecoveredTx {
+    eip1559(key, nonce, |t: &mut TxEip1559| {
+        t.to = to.map_or(TxKind::Create, TxKind::Call);
+        t.input = data.into();
+        t.gas_limit = 3_000_000;
+        t.value = U256::ZERO;
+        t.max_fee_per_gas = 2 * GWEI;
+    })
+}
+
+#[test]
+fn enveloped_contracts_run_privately_and_only_the_sender_reads_results() {
+    let c = chain();
+    let signers = dev_keys(DEV_MNEMONIC, 2).unwrap();
+    let (alice, bob) = (&signers[0], &signers[1]);
+
+    // Deploy confidentially: the init code (with a canary in the constructor) is enveloped.
+    let (env, key) = c.envelope(
+        alice.address(),
+        None,
+        0,
+        &token_initcode("NAME-CANARY-d41f"),
+    );
+    let deploy = tx(alice, 0, None, env);
+    let deploy_hash = deploy.hash();
+    let receipt = c.run(deploy);
+    assert!(receipt.success);
+    let token = receipt.contract_address().unwrap();
+    assert!(
+        receipt.logs.is_empty(),
+        "the mint's Transfer is private: {:?}",
+        receipt.logs
+    );
+    let result = open_result(&key, &c.sealed(deploy_hash)).unwrap();
+    assert!(result.success());
+    assert_eq!(
+        result.logs.len(),
+        1,
+        "the constructor's Transfer, privately"
+    );
+    assert_eq!(result.logs[0].address, token);
+    let snap = c.ledger.store().snapshot().unwrap();
+    assert_eq!(
+        snap.storage(REGISTRY, registry_slot(token)).unwrap(),
+        U256::from(1)
+    );
+
+    // An enveloped transfer: success, no public log, the sender's result has return + log.
+    let (env, key) = c.envelope(alice.address(), Some(token), 1, &transfer(bob.address(), 7));
+    let t = tx(alice, 1, Some(token), env);
+    let hash = t.hash();
+    let receipt = c.run(t);
+    assert!(receipt.success && receipt.logs.is_empty());
+    let result = open_result(&key, &c.sealed(hash)).unwrap();
+    assert_eq!(result.output.as_ref(), U256::from(1).to_be_bytes::<32>());
+    assert_eq!(result.logs.len(), 1);
+    // Another key (any other envelope's) cannot open it.
+    let (_, other) = c.envelope(alice.address(), Some(token), 1, b"x");
+    assert!(open_result(&other, &c.sealed(hash)).is_err());
+
+    // A revert: status 0, the reason only inside the sealed result.
+    let (env, key) = c.envelope(alice.address(), Some(token), 2, &hex!("e7cb5232"));
+    let t = tx(alice, 2, Some(token), env);
+    let hash = t.hash();
+    let receipt = c.run(t);
+    assert!(!receipt.success);
+    let result = open_result(&key, &c.sealed(hash)).unwrap();
+    assert!(!result.success());
+    assert_eq!(
+        &result.output[..4],
+        &hex!("08c379a0"),
+        "Error(string) revert data"
+    );
+
+    // An envelope made for another nonce does not open: status 0, intrinsic gas only, and
+    // its result opens with no client key.
+    let (env, key) = c.envelope(
+        alice.address(),
+        Some(token),
+        99,
+        &transfer(bob.address(), 1),
+    );
+    let t = tx(alice, 3, Some(token), env.clone());
+    let hash = t.hash();
+    let receipt = c.run(t);
+    assert!(!receipt.success);
+    // Nothing executed: the gas is the EIP-7623 calldata floor of the envelope bytes.
+    let tokens: u64 = env.iter().map(|b| if *b == 0 { 1 } else { 4 }).sum();
+    assert_eq!(receipt.gas_used, 21_000 + 10 * tokens);
+    assert!(open_result(&key, &c.sealed(hash)).is_err());
+
+    // A plaintext call into the confidential contract runs; its logs stay private too.
+    let receipt = c.run(tx(alice, 4, Some(token), transfer(bob.address(), 1)));
+    assert!(receipt.success && receipt.logs.is_empty());
+
+    // A plaintext deployment is an ordinary contract with public logs.
+    let receipt = c.run(tx(alice, 5, None, token_initcode("Public")));
+    let public = receipt.contract_address().unwrap();
+    assert_eq!(receipt.logs.len(), 1);
+    let snap = c.ledger.store().snapshot().unwrap();
+    assert_eq!(
+        snap.storage(REGISTRY, registry_slot(public)).unwrap(),
+        U256::ZERO
+    );
+
+    // Nothing of the plaintext is on disk, while public data is (so the search works).
+    let bytes = std::fs::read(c.dir.path().join("chain.redb")).unwrap();
+    let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(!has(b"NAME-CANARY-d41f"));
+    assert!(has(snap.header(1).unwrap().unwrap().hash.as_slice()));
+}
