@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use alloy_primitives::Keccak256;
-use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
@@ -111,12 +111,21 @@ impl std::fmt::Debug for AtRestCodec {
     }
 }
 
-fn aad(table: &str, key: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(table.len() + 1 + key.len());
-    aad.extend_from_slice(table.as_bytes());
-    aad.push(0);
-    aad.extend_from_slice(key);
-    aad
+/// Calls `f` with the associated data `table ‖ 0x00 ‖ key`, built on the stack when it fits.
+fn with_aad<T>(table: &str, key: &[u8], f: impl FnOnce(&[u8]) -> T) -> T {
+    let len = table.len() + 1 + key.len();
+    let mut stack = [0u8; 160];
+    let mut heap = Vec::new();
+    let buf: &mut [u8] = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap
+    };
+    buf[..table.len()].copy_from_slice(table.as_bytes());
+    buf[table.len()] = 0;
+    buf[table.len() + 1..].copy_from_slice(key);
+    f(buf)
 }
 
 impl AtRestCodec {
@@ -159,24 +168,25 @@ impl TableCodec for AtRestCodec {
         value: &'a [u8],
     ) -> Result<Cow<'a, [u8]>, CodecError> {
         let keys = self.keys(table)?;
+        // One buffer: nonce ‖ plaintext, encrypted in place, then the tag.
+        let mut out = Vec::with_capacity(NONCE_LEN + value.len() + TAG_LEN);
+        out.resize(NONCE_LEN, 0);
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut out[..NONCE_LEN]);
+        out.extend_from_slice(value);
         let mut nonce = [0u8; NONCE_LEN];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut nonce);
-        let ct = keys
-            .aead
-            .encrypt(
+        nonce.copy_from_slice(&out[..NONCE_LEN]);
+        let tag = with_aad(table, key, |aad| {
+            keys.aead.encrypt_inout_detached(
                 &XNonce::from(nonce),
-                Payload {
-                    msg: value,
-                    aad: &aad(table, key),
-                },
+                aad,
+                (&mut out[NONCE_LEN..]).into(),
             )
-            .map_err(|_| CodecError::Seal {
-                table,
-                len: value.len(),
-            })?;
-        let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&ct);
+        })
+        .map_err(|_| CodecError::Seal {
+            table,
+            len: value.len(),
+        })?;
+        out.extend_from_slice(&tag);
         Ok(Cow::Owned(out))
     }
 
@@ -193,19 +203,23 @@ impl TableCodec for AtRestCodec {
                 len: value.len(),
             });
         }
-        let (nonce, ct) = value.split_at(NONCE_LEN);
+        let (nonce, rest) = value.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
         let mut n = [0u8; NONCE_LEN];
         n.copy_from_slice(nonce);
-        keys.aead
-            .decrypt(
+        let mut t = [0u8; TAG_LEN];
+        t.copy_from_slice(tag);
+        let mut out = ct.to_vec();
+        with_aad(table, key, |aad| {
+            keys.aead.decrypt_inout_detached(
                 &XNonce::from(n),
-                Payload {
-                    msg: ct,
-                    aad: &aad(table, key),
-                },
+                aad,
+                (&mut out[..]).into(),
+                &t.into(),
             )
-            .map(Cow::Owned)
-            .map_err(|_| CodecError::Authentication { table })
+        })
+        .map_err(|_| CodecError::Authentication { table })?;
+        Ok(Cow::Owned(out))
     }
 }
 
@@ -250,11 +264,12 @@ mod tests {
         let c = codec(1);
         let k = key(&c, "accounts", b"a");
         let sealed = c.seal("accounts", &k, b"value").unwrap().into_owned();
+        let fresh = codec(1);
         for i in 0..sealed.len() {
             let mut t = sealed.clone();
             t[i] ^= 1;
             assert_eq!(
-                c.open("accounts", &k, &t),
+                fresh.open("accounts", &k, &t),
                 Err(CodecError::Authentication { table: "accounts" }),
                 "flipped byte {i}"
             );
@@ -262,6 +277,15 @@ mod tests {
         let other = key(&c, "accounts", b"b");
         assert!(c.open("accounts", &other, &sealed).is_err(), "moved key");
         assert!(c.open("storage", &k, &sealed).is_err(), "moved table");
+        assert!(
+            fresh.open("accounts", &other, &sealed).is_err(),
+            "moved key, cold"
+        );
+        assert_eq!(c.open("accounts", &k, &sealed).unwrap().as_ref(), b"value");
+        assert_eq!(
+            fresh.open("accounts", &k, &sealed).unwrap().as_ref(),
+            b"value"
+        );
         assert!(
             codec(2).open("accounts", &k, &sealed).is_err(),
             "other secret"

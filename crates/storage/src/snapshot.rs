@@ -245,12 +245,30 @@ impl Snapshot {
         }
     }
 
+    /// The stored-key prefix of a trie namespace (encoded once per trie walk, not per node).
+    pub(crate) fn trie_prefix(&self, namespace: &[u8]) -> Vec<u8> {
+        access::stored_key(&*self.codec, tables::TRIE, &[namespace])
+    }
+
+    /// The trie node at `path` under a namespace prefix from [`Snapshot::trie_prefix`].
     pub(crate) fn trie_node(
         &self,
-        namespace: &[u8],
+        prefix: &[u8],
         path: &[u8],
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        self.get(tables::TRIE, &[namespace, path])
+        let t = tables::TRIE;
+        let Some(table) = self.table(t)? else {
+            return Ok(None);
+        };
+        let mut key = Vec::with_capacity(prefix.len() + 32);
+        key.extend_from_slice(prefix);
+        key.extend_from_slice(&access::stored_key(&*self.codec, t, &[path]));
+        match table.get(key.as_slice())? {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                access::open(&*self.codec, t, &key, v.value())?.into_owned(),
+            )),
+        }
     }
 }
 

@@ -22,7 +22,7 @@ impl<'a> Nodes<'a> {
     fn new(snap: &'a Snapshot, account: Option<Address>) -> Self {
         Nodes {
             snap,
-            ns: TrieKey::namespace(account),
+            ns: snap.trie_prefix(&TrieKey::namespace(account)),
         }
     }
 }

@@ -342,9 +342,32 @@ impl Store {
                 let prefix = access::stored_key(&*self.codec, tables::TRIE, &[&ns]);
                 remove_prefix(&mut trie, &prefix)?;
             }
+            // Writes come grouped by trie: encode each namespace once.
+            let mut prefix: Option<(Option<alloy_primitives::Address>, Vec<u8>)> = None;
             for (key, node) in &block.prepared.trie_writes {
-                let ns = TrieKey::namespace(key.account);
-                self.put(&mut trie, tables::TRIE, &[&ns, &key.path], node.as_deref())?;
+                let ns_key = match &prefix {
+                    Some((account, p)) if *account == key.account => p,
+                    _ => {
+                        let ns = TrieKey::namespace(key.account);
+                        let p = access::stored_key(&*self.codec, tables::TRIE, &[&ns]);
+                        &prefix.insert((key.account, p)).1
+                    }
+                };
+                let mut stored = ns_key.clone();
+                stored.extend_from_slice(&access::stored_key(
+                    &*self.codec,
+                    tables::TRIE,
+                    &[&key.path],
+                ));
+                match node {
+                    Some(v) => {
+                        let sealed = access::seal(&*self.codec, tables::TRIE, &stored, v)?;
+                        trie.insert(stored.as_slice(), sealed.as_ref())?;
+                    }
+                    None => {
+                        trie.remove(stored.as_slice())?;
+                    }
+                }
             }
         }
         if !self.options.archive {
