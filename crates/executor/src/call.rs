@@ -28,6 +28,7 @@ use revm_inspectors::access_list::AccessListInspector;
 use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
 use txnchain_primitives::ChainSpec;
 
+use crate::confidential::{ConfidentialInspector, TopFrame};
 use crate::env::{BlockContext, CallInput, call_env, cfg_env};
 use crate::{ExecError, Overlay, StateSource};
 
@@ -209,6 +210,17 @@ fn tx_for<S: StateSource>(
     Ok(call_env(input, chain.chain_id, nonce))
 }
 
+/// The confidential-execution inspector of a call: the envelope's plaintext for the top
+/// frame, the public-log precompile and flag inheritance exactly as in blocks.
+fn confidential_for(input: &CallInput) -> ConfidentialInspector {
+    let mut conf = ConfidentialInspector::default();
+    match &input.plaintext {
+        Some(p) => conf.reset(TopFrame::Plaintext(p.clone()), true),
+        None => conf.reset(TopFrame::AsSent, false),
+    }
+    conf
+}
+
 /// Runs a call on `overlay` without committing, within `limits`.
 pub fn call<S: StateSource>(
     chain: &ChainSpec,
@@ -219,12 +231,13 @@ pub fn call<S: StateSource>(
 ) -> Result<ResultAndState, ExecError> {
     let tx = tx_for(chain, overlay, input)?;
     let mut guard = Guard::new(*limits, None);
+    let mut conf = confidential_for(input);
     let result = {
         let mut evm = Context::mainnet()
             .with_db(WrapDatabaseRef(overlay))
             .with_cfg(call_cfg(chain, ctx.number, input))
             .with_block(ctx.block_env())
-            .build_mainnet_with_inspector(&mut guard);
+            .build_mainnet_with_inspector((&mut conf, &mut guard));
         evm.inspect_tx(tx.clone())
             .map(|r| ResultAndState::new(r.result, r.state))
             .map_err(|e| map_err(e, &tx, ctx, chain))
@@ -361,12 +374,13 @@ pub fn create_access_list<S: StateSource>(
     let tx = tx_for(chain, overlay, &input)?;
     let mut inspector = AccessListInspector::new(input.access_list.clone());
     let mut guard = Guard::new(*limits, None);
+    let mut conf = confidential_for(&input);
     {
         let mut evm = Context::mainnet()
             .with_db(WrapDatabaseRef(overlay))
             .with_cfg(call_cfg(chain, ctx.number, &input))
             .with_block(ctx.block_env())
-            .build_mainnet_with_inspector((&mut inspector, &mut guard));
+            .build_mainnet_with_inspector((&mut conf, (&mut inspector, &mut guard)));
         let r = evm
             .inspect_tx(tx.clone())
             .map_err(|e| map_err(e, &tx, ctx, chain));
@@ -383,7 +397,8 @@ pub fn create_access_list<S: StateSource>(
 
 /// Traces a transaction with a geth tracer on top of `overlay` (which holds the state just
 /// before it). Supported: the default struct logger, `callTracer`, `prestateTracer`,
-/// `noopTracer`.
+/// `noopTracer`. Returns the trace and every account the execution touched, so the caller
+/// can refuse traces that touch a confidential contract.
 pub fn trace<S: StateSource>(
     chain: &ChainSpec,
     ctx: &BlockContext,
@@ -392,8 +407,9 @@ pub fn trace<S: StateSource>(
     cfg: CfgEnv,
     opts: &GethDebugTracingOptions,
     limits: &Limits,
-) -> Result<GethTrace, ExecError> {
+) -> Result<(GethTrace, Vec<alloy_primitives::Address>), ExecError> {
     let _ = chain;
+    let mut touched = Vec::new();
     let run =
         |config: TracingInspectorConfig| -> Result<(TracingInspector, ResultAndState), ExecError> {
             let recording = Recording {
@@ -405,12 +421,13 @@ pub fn trace<S: StateSource>(
             };
             let mut inspector = TracingInspector::new(config);
             let mut guard = Guard::new(*limits, Some(recording));
+            let mut conf = ConfidentialInspector::default();
             let res = {
                 let mut evm = Context::mainnet()
                     .with_db(WrapDatabaseRef(overlay))
                     .with_cfg(cfg.clone())
                     .with_block(ctx.block_env())
-                    .build_mainnet_with_inspector((&mut inspector, &mut guard));
+                    .build_mainnet_with_inspector((&mut conf, (&mut inspector, &mut guard)));
                 evm.inspect_tx(tx.clone())
                     .map_err(|e| map_err(e, &tx, ctx, chain))
             };
@@ -418,10 +435,11 @@ pub fn trace<S: StateSource>(
             let res = res?;
             Ok((inspector, ResultAndState::new(res.result, res.state)))
         };
-    match &opts.tracer {
+    let trace: Result<GethTrace, ExecError> = match &opts.tracer {
         None => {
             let config = TracingInspectorConfig::from_geth_config(&opts.config);
             let (insp, res) = run(config)?;
+            touched.extend(res.state.keys().copied());
             let gas = res.result.tx_gas_used();
             let output = res.result.output().cloned().unwrap_or_default();
             Ok(insp
@@ -436,6 +454,7 @@ pub fn trace<S: StateSource>(
                 .into_call_config()
                 .map_err(|e| ExecError::Evm(format!("invalid tracer config: {e}")))?;
             let (insp, res) = run(TracingInspectorConfig::from_geth_call_config(&call_config))?;
+            touched.extend(res.state.keys().copied());
             let gas = res.result.tx_gas_used();
             Ok(insp
                 .into_geth_builder()
@@ -451,6 +470,7 @@ pub fn trace<S: StateSource>(
             let (insp, res) = run(TracingInspectorConfig::from_geth_prestate_config(
                 &pre_config,
             ))?;
+            touched.extend(res.state.keys().copied());
             let frame =
                 insp.into_geth_builder()
                     .geth_prestate_traces(&res, &pre_config, overlay)?;
@@ -460,5 +480,6 @@ pub fn trace<S: StateSource>(
             Ok(NoopFrame::default().into())
         }
         Some(other) => Err(ExecError::Evm(format!("tracer {other:?} is not supported"))),
-    }
+    };
+    trace.map(|t| (t, touched))
 }

@@ -129,6 +129,9 @@ pub struct CallInput {
     pub access_list: revm::context::transaction::AccessList,
     /// EIP-7702 authorizations.
     pub authorization_list: Vec<alloy_eips::eip7702::SignedAuthorization>,
+    /// The opened envelope's plaintext, when `data` is an envelope: the top frame runs it,
+    /// while gas is charged on `data` (as for the transaction that would carry it).
+    pub plaintext: Option<alloy_primitives::Bytes>,
 }
 
 /// The revm transaction environment of a call.

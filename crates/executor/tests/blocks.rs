@@ -284,6 +284,7 @@ fn traced(c: &Chain, tracer: Option<GethDebugBuiltInTracerType>) -> Result<GethT
         &opts,
         &Limits::new(std::time::Duration::from_secs(5)),
     )
+    .map(|(trace, _touched)| trace)
 }
 
 #[test]

@@ -191,7 +191,8 @@ fn a_trace_that_outgrows_its_budget_is_refused() {
         &struct_logger(true, Some(50)),
         &limits,
     )
-    .unwrap();
+    .unwrap()
+    .0;
     let json = serde_json::to_value(ok).unwrap();
     assert_eq!(json["structLogs"].as_array().map(Vec::len), Some(50));
 }

@@ -38,6 +38,31 @@ impl Validator {
         &self.chain
     }
 
+    /// The checks of a confidential envelope that need no decryption (`specs/confidential.md`
+    /// §2): a well-formed header naming an epoch inside the window of the block the
+    /// transaction would land in (timestamp `next_timestamp`). Whether it opens is decided in
+    /// execution only.
+    pub fn check_envelope(&self, tx: &RecoveredTx, next_timestamp: u64) -> Result<(), TxRejection> {
+        use txnchain_crypto::envelope::{Envelope, Payload, classify};
+        let data = tx.envelope().input();
+        match classify(data) {
+            Payload::Plain => Ok(()),
+            Payload::SignedQuery => Err(TxRejection::Envelope {
+                reason: "a signed query is for eth_call and eth_estimateGas, not a transaction"
+                    .into(),
+            }),
+            Payload::Envelope => {
+                let env = Envelope::parse(data).map_err(|e| TxRejection::Envelope {
+                    reason: e.to_string(),
+                })?;
+                env.check_epoch(self.chain.epoch_at(next_timestamp))
+                    .map_err(|e| TxRejection::Envelope {
+                        reason: e.to_string(),
+                    })
+            }
+        }
+    }
+
     /// Checks that need no state, for a transaction that would land in block `next_block`.
     pub fn check_stateless(&self, tx: &RecoveredTx, next_block: u64) -> Result<(), TxRejection> {
         let chain = &self.chain;
@@ -123,8 +148,11 @@ impl Validator {
     /// (EIP-3607, relaxed by EIP-7702 for delegated accounts). Returns what the pool needs to
     /// know of the sender.
     pub fn check(&self, tx: &RecoveredTx, snap: &Snapshot) -> Result<SenderState, LedgerError> {
-        let next_block = snap.last_applied()?.unwrap_or(0).saturating_add(1);
+        let last = snap.last_applied()?.unwrap_or(0);
+        let next_block = last.saturating_add(1);
         self.check_stateless(tx, next_block)?;
+        let parent_time = snap.header(last)?.map_or(0, |h| h.header.timestamp);
+        self.check_envelope(tx, crate::builder::next_timestamp(parent_time))?;
         let account = snap.account(tx.sender())?;
         if let Some(acc) = account
             && acc.code_hash != KECCAK256_EMPTY

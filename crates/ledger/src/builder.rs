@@ -40,6 +40,11 @@ pub struct Builder<L> {
     mode: BlockMode,
 }
 
+/// The timestamp of a block cut now on a parent with `parent_timestamp`.
+pub fn next_timestamp(parent_timestamp: u64) -> u64 {
+    parent_timestamp.max(now_secs())
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -123,7 +128,7 @@ pub fn next_block_context(chain: &ChainSpec, snap: &Snapshot) -> Result<BlockCon
         .ok_or_else(|| LedgerError::Stopped(format!("header {last} missing")))?;
     Ok(BlockContext {
         number: last + 1,
-        timestamp: parent.header.timestamp.max(now_secs()),
+        timestamp: next_timestamp(parent.header.timestamp),
         beneficiary: chain.beneficiary,
         prevrandao: BlockContext::derive_prevrandao(parent.hash),
         gas_limit: chain.block_gas_limit,

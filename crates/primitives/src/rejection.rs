@@ -23,6 +23,13 @@ pub enum TxRejection {
     /// Bytes after the transaction.
     #[error("rlp: input contains more than one value")]
     TrailingBytes,
+    /// A confidential envelope refused at admission (malformed header, epoch outside the
+    /// window, or a signed query sent as a transaction).
+    #[error("invalid confidential envelope: {reason}")]
+    Envelope {
+        /// Why (never anything about the plaintext: nothing is decrypted at admission).
+        reason: String,
+    },
     /// The signature does not recover (or has a high `s`, EIP-2).
     #[error("invalid sender: {reason}")]
     InvalidSignature {

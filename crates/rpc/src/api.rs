@@ -253,6 +253,7 @@ pub(crate) fn call_input(
         nonce: req.nonce,
         access_list: req.access_list.clone().unwrap_or_default(),
         authorization_list: req.authorization_list.clone().unwrap_or_default(),
+        plaintext: None,
     })
 }
 

@@ -57,3 +57,122 @@ impl EthApi {
         }))
     }
 }
+
+/// What an enveloped call needs after execution: the key its result is sealed with.
+pub(crate) struct CallSeal {
+    pub(crate) key: txnchain_crypto::result::ResultKey,
+}
+
+fn invalid_envelope(e: impl std::fmt::Display) -> RpcError {
+    RpcError::server(format!("invalid confidential envelope: {e}"))
+}
+
+impl EthApi {
+    /// Prepares a call for confidential execution, before it runs:
+    /// - an envelope in `data` (call form `"call" ‖ from ‖ to`, else tx form with the
+    ///   call's `nonce` or the sender's pending nonce) is opened and its plaintext set for
+    ///   the top frame; its header and epoch are judged against the next block;
+    /// - a signed query is refused (not supported by this node yet);
+    /// - an unsigned call to a confidential contract runs with `from` = zero.
+    pub(crate) fn prepare_call(
+        &self,
+        snap: &txnchain_storage::Snapshot,
+        req_from: Option<alloy_primitives::Address>,
+        input: &mut txnchain_executor::env::CallInput,
+    ) -> Result<Option<CallSeal>, RpcError> {
+        use txnchain_crypto::envelope::{Binding, Envelope, Payload, classify};
+        let seal = match classify(&input.data) {
+            Payload::Plain => None,
+            Payload::SignedQuery => {
+                return Err(RpcError::server(
+                    "invalid signed query: signed queries are not supported by this node yet",
+                ));
+            }
+            Payload::Envelope => {
+                let env = Envelope::parse(&input.data).map_err(invalid_envelope)?;
+                env.check_epoch(self.current_epoch()?)
+                    .map_err(invalid_envelope)?;
+                let keys = self.ledger.network_keys().ok_or_else(|| {
+                    RpcError::server("confidential execution is not enabled on this node")
+                })?;
+                let pair = keys.epoch_key(env.epoch);
+                let chain = keys.chain_id();
+                let as_call = input.to.and_then(|to| {
+                    env.open(&pair, chain, &Binding::Call { from: req_from, to })
+                        .ok()
+                });
+                let opened = match as_call {
+                    Some(o) => Some(o),
+                    None => match req_from {
+                        Some(sender) => {
+                            let nonce = match input.nonce {
+                                Some(n) => n,
+                                None => self.nonce(
+                                    sender,
+                                    Some(alloy_eips::BlockId::Number(
+                                        alloy_eips::BlockNumberOrTag::Pending,
+                                    )),
+                                )?,
+                            };
+                            let binding = Binding::Tx {
+                                sender,
+                                to: input.to,
+                                nonce,
+                            };
+                            env.open(&pair, chain, &binding).ok()
+                        }
+                        None => None,
+                    },
+                };
+                let opened =
+                    opened.ok_or_else(|| invalid_envelope("the envelope does not open"))?;
+                input.plaintext = Some(alloy_primitives::Bytes::copy_from_slice(&opened.plaintext));
+                Some(CallSeal {
+                    key: opened.result_key,
+                })
+            }
+        };
+        if let Some(to) = input.to
+            && self.is_confidential(snap, to)?
+        {
+            input.from = alloy_primitives::Address::ZERO;
+        }
+        Ok(seal)
+    }
+
+    /// The sealed result of an enveloped call: status, output, and the private logs (those
+    /// of contracts confidential in `snap` or flagged by the call itself).
+    pub(crate) fn seal_call(
+        &self,
+        snap: &txnchain_storage::Snapshot,
+        seal: &CallSeal,
+        result: &revm::context::result::ResultAndState,
+    ) -> Result<alloy_primitives::Bytes, RpcError> {
+        use txnchain_executor::confidential::{REGISTRY, registry_slot, split_logs};
+        let flagged_now = |a: alloy_primitives::Address| {
+            result.state.get(&REGISTRY).is_some_and(|acc| {
+                acc.storage
+                    .get(&registry_slot(a))
+                    .is_some_and(|s| !s.present_value.is_zero())
+            })
+        };
+        let mut lookup_error = None;
+        let (_, private) = split_logs(result.result.logs().to_vec(), |a| {
+            flagged_now(a)
+                || self.is_confidential(snap, a).unwrap_or_else(|e| {
+                    lookup_error = Some(e);
+                    true
+                })
+        });
+        if let Some(e) = lookup_error {
+            return Err(e);
+        }
+        let output = result.result.output().cloned().unwrap_or_default();
+        Ok(txnchain_executor::confidential::seal(
+            &seal.key,
+            result.result.is_success(),
+            output,
+            private,
+        ))
+    }
+}

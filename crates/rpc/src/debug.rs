@@ -33,6 +33,14 @@ impl EthApi {
             .transaction(hash)
             .map_err(errors::storage)?
             .ok_or_else(|| RpcError::server(format!("transaction {hash} not found")))?;
+        if txnchain_crypto::envelope::classify(alloy_consensus::Transaction::input(tx.envelope()))
+            != txnchain_crypto::envelope::Payload::Plain
+        {
+            return Err(crate::policy::refused(
+                alloy_consensus::Transaction::to(tx.envelope()).unwrap_or_default(),
+                "debug_traceTransaction of an enveloped transaction",
+            ));
+        }
         let header = self.header(&snap, loc.block)?;
         let parent = self.state_at(&snap, loc.block.saturating_sub(1))?;
         let txs = snap
@@ -48,7 +56,7 @@ impl EthApi {
             self.ledger.network_keys().map(|k| &**k),
         )
         .map_err(errors::exec)?;
-        trace(
+        let (trace, touched) = trace(
             chain,
             &ctx,
             &overlay,
@@ -57,7 +65,9 @@ impl EthApi {
             &opts,
             limits,
         )
-        .map_err(errors::exec)
+        .map_err(errors::exec)?;
+        self.guard_all(&snap, touched, "debug_traceTransaction")?;
+        Ok(trace)
     }
 
     /// `debug_traceCall`.
@@ -68,17 +78,33 @@ impl EthApi {
         opts: GethDebugTracingCallOptions,
         limits: &Limits,
     ) -> Result<GethTrace, RpcError> {
-        self.with_call_state(block, opts.state_overrides, |ctx, overlay, cap| {
-            let input = call_input(&req, cap)?;
-            let nonce = revm::DatabaseRef::basic_ref(overlay, input.from)
-                .map_err(errors::exec)?
-                .map_or(0, |a| a.nonce);
-            let chain = self.ledger.chain();
-            let env = call_env(&input, chain.chain_id, nonce);
-            let cfg = call_cfg(chain, ctx.number, &input);
-            trace(chain, ctx, overlay, env, cfg, &opts.tracing_options, limits)
-                .map_err(errors::exec)
-        })
+        let to = req.to.and_then(|k| k.to().copied());
+        self.with_call_state(
+            "debug_traceCall",
+            to,
+            block,
+            opts.state_overrides,
+            |snap, ctx, overlay, cap| {
+                let mut input = call_input(&req, cap)?;
+                if self.prepare_call(snap, req.from, &mut input)?.is_some() {
+                    return Err(crate::policy::refused(
+                        to.unwrap_or_default(),
+                        "debug_traceCall of an envelope",
+                    ));
+                }
+                let nonce = revm::DatabaseRef::basic_ref(overlay, input.from)
+                    .map_err(errors::exec)?
+                    .map_or(0, |a| a.nonce);
+                let chain = self.ledger.chain();
+                let env = call_env(&input, chain.chain_id, nonce);
+                let cfg = call_cfg(chain, ctx.number, &input);
+                let (trace, touched) =
+                    trace(chain, ctx, overlay, env, cfg, &opts.tracing_options, limits)
+                        .map_err(errors::exec)?;
+                self.guard_all(snap, touched, "debug_traceCall")?;
+                Ok(trace)
+            },
+        )
     }
 
     fn committed_nonce_fn(&self) -> Result<impl Fn(Address) -> u64, RpcError> {

@@ -16,6 +16,7 @@ mod eth;
 mod filters;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod policy;
 mod state;
 mod subs;
 

@@ -75,6 +75,7 @@ impl EthApi {
         block: Option<BlockId>,
     ) -> Result<B256, RpcError> {
         let snap = self.snapshot()?;
+        self.guard(&snap, address, "eth_getStorageAt")?;
         let n = self.resolve(&snap, block)?;
         let state = self.state_at(&snap, n)?;
         Ok(B256::from(
@@ -83,23 +84,44 @@ impl EthApi {
     }
 
     /// Runs `f` with what a call at `block` sees: the block's context, its state with the
-    /// overrides applied, and the per-call gas cap.
+    /// overrides applied, and the per-call gas cap. The policy hook refuses overrides of a
+    /// confidential contract and calls to one at a past block (`method` names the refusal).
     pub(crate) fn with_call_state<T>(
         &self,
+        method: &str,
+        to: Option<Address>,
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
-        f: impl FnOnce(&BlockContext, &Overlay<SnapshotState<'_>>, u64) -> Result<T, RpcError>,
+        f: impl FnOnce(
+            &txnchain_storage::Snapshot,
+            &BlockContext,
+            &Overlay<SnapshotState<'_>>,
+            u64,
+        ) -> Result<T, RpcError>,
     ) -> Result<T, RpcError> {
         let snap = self.snapshot()?;
         let n = self.resolve(&snap, block)?;
+        if let Some(o) = &overrides {
+            self.guard_all(
+                &snap,
+                o.keys().copied(),
+                &format!("{method} with state overrides"),
+            )?;
+        }
+        if let Some(to) = to
+            && n < self.latest(&snap)?
+        {
+            self.guard(&snap, to, &format!("{method} at a past block"))?;
+        }
         let header = self.header(&snap, n)?;
         let ctx = self.call_context(&header);
         let mut overlay = Overlay::new(self.state_at(&snap, n)?);
         apply_overrides(&mut overlay, overrides)?;
-        f(&ctx, &overlay, self.gas_cap(n))
+        f(&snap, &ctx, &overlay, self.gas_cap(n))
     }
 
-    /// `eth_call`: reverts are code 3 with the revert data; halts are -32000.
+    /// `eth_call`: reverts are code 3 with the revert data; halts are -32000. An enveloped
+    /// call answers its sealed result, whatever the outcome.
     pub(crate) fn call(
         &self,
         req: TransactionRequest,
@@ -107,19 +129,37 @@ impl EthApi {
         overrides: Option<StateOverride>,
         limits: &Limits,
     ) -> Result<Bytes, RpcError> {
-        self.with_call_state(block, overrides, |ctx, overlay, cap| {
-            let input = call_input(&req, cap)?;
-            let res =
-                call(self.ledger.chain(), ctx, overlay, &input, limits).map_err(errors::exec)?;
-            Ok((res.result, input.gas))
-        })
-        .and_then(|(result, gas)| match result {
+        let to = req.to.and_then(|k| k.to().copied());
+        let outcome = self.with_call_state(
+            "eth_call",
+            to,
+            block,
+            overrides,
+            |snap, ctx, overlay, cap| {
+                let mut input = call_input(&req, cap)?;
+                let seal = self.prepare_call(snap, req.from, &mut input)?;
+                let res = call(self.ledger.chain(), ctx, overlay, &input, limits)
+                    .map_err(errors::exec)?;
+                match seal {
+                    Some(seal) => Ok(Err(self.seal_call(snap, &seal, &res)?)),
+                    None => Ok(Ok((res.result, input.gas))),
+                }
+            },
+        )?;
+        match outcome {
+            Err(sealed) => Ok(sealed),
+            Ok((result, gas)) => Self::call_outcome(result, gas),
+        }
+    }
+
+    fn call_outcome(result: ExecutionResult, gas: u64) -> Result<Bytes, RpcError> {
+        match result {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
             ExecutionResult::Revert { output, .. } => Err(errors::reverted(&output)),
             ExecutionResult::Halt { reason, .. } => {
                 Err(RpcError::server(halt_message(&reason, gas)))
             }
-        })
+        }
     }
 
     /// `eth_estimateGas`.
@@ -130,20 +170,42 @@ impl EthApi {
         overrides: Option<StateOverride>,
         limits: &Limits,
     ) -> Result<u64, RpcError> {
-        self.with_call_state(block, overrides, |ctx, overlay, cap| {
-            let input = call_input(req, cap)?;
-            let cap = req.gas.map_or(cap, |g| g.min(cap));
-            estimate_gas(self.ledger.chain(), ctx, overlay, &input, cap, limits).map_err(
-                |e| match e {
-                    EstimateError::Reverted(out) => errors::reverted(&out),
-                    EstimateError::GasRequiredExceedsAllowance(cap) => {
-                        RpcError::server(format!("gas required exceeds allowance ({cap})"))
+        let to = req.to.and_then(|k| k.to().copied());
+        self.with_call_state(
+            "eth_estimateGas",
+            to,
+            block,
+            overrides,
+            |snap, ctx, overlay, cap| {
+                let mut input = call_input(req, cap)?;
+                let seal = self.prepare_call(snap, req.from, &mut input)?;
+                let cap = req.gas.map_or(cap, |g| g.min(cap));
+                let estimated =
+                    estimate_gas(self.ledger.chain(), ctx, overlay, &input, cap, limits);
+                match (estimated, seal) {
+                    (Ok(gas), _) => Ok(gas),
+                    // An enveloped call that fails: code 3 with the sealed result as data.
+                    (Err(EstimateError::Reverted(_) | EstimateError::Halted(_)), Some(seal)) => {
+                        let res = call(self.ledger.chain(), ctx, overlay, &input, limits)
+                            .map_err(errors::exec)?;
+                        let sealed = self.seal_call(snap, &seal, &res)?;
+                        Err(RpcError::custom(
+                            3,
+                            "execution reverted",
+                            Some(serde_json::Value::String(sealed.to_string())),
+                        ))
                     }
-                    EstimateError::Halted(r) => RpcError::server(halt_message(&r, cap)),
-                    EstimateError::Exec(e) => errors::exec(e),
-                },
-            )
-        })
+                    (Err(e), _) => Err(match e {
+                        EstimateError::Reverted(out) => errors::reverted(&out),
+                        EstimateError::GasRequiredExceedsAllowance(cap) => {
+                            RpcError::server(format!("gas required exceeds allowance ({cap})"))
+                        }
+                        EstimateError::Halted(r) => RpcError::server(halt_message(&r, cap)),
+                        EstimateError::Exec(e) => errors::exec(e),
+                    }),
+                }
+            },
+        )
     }
 
     /// `eth_createAccessList`.
@@ -153,14 +215,32 @@ impl EthApi {
         block: Option<BlockId>,
         limits: &Limits,
     ) -> Result<AccessListResult, RpcError> {
-        let (list, gas, failed, allowed) =
-            self.with_call_state(block, None, |ctx, overlay, cap| {
-                let input = call_input(&req, cap)?;
+        let to = req.to.and_then(|k| k.to().copied());
+        let (list, gas, failed, allowed) = self.with_call_state(
+            "eth_createAccessList",
+            to,
+            block,
+            None,
+            |snap, ctx, overlay, cap| {
+                let mut input = call_input(&req, cap)?;
+                if self.prepare_call(snap, req.from, &mut input)?.is_some() {
+                    return Err(crate::policy::refused(
+                        to.unwrap_or_default(),
+                        "eth_createAccessList of an envelope",
+                    ));
+                }
                 let (list, gas, failed) =
                     create_access_list(self.ledger.chain(), ctx, overlay, &input, limits)
                         .map_err(errors::exec)?;
+                // The list names every account the call touched: refuse if any is confidential.
+                self.guard_all(
+                    snap,
+                    to.into_iter().chain(list.0.iter().map(|i| i.address)),
+                    "eth_createAccessList",
+                )?;
                 Ok((list, gas, failed, input.gas))
-            })?;
+            },
+        )?;
         let error = failed.map(|r| match r {
             ExecutionResult::Revert { output, .. } => errors::reverted(&output).message,
             ExecutionResult::Halt { reason, .. } => halt_message(&reason, allowed),
@@ -187,6 +267,9 @@ impl EthApi {
             return Err(RpcError::server(
                 "eth_getProof is only available for the latest block",
             ));
+        }
+        if !keys.is_empty() {
+            self.guard(&snap, address, "eth_getProof storage proofs")?;
         }
         let (account, account_proof) = snap.account_proof(address).map_err(errors::storage)?;
         let mut storage_proof = Vec::with_capacity(keys.len());

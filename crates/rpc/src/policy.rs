@@ -1,0 +1,160 @@
+//! The one RPC policy hook of confidential execution (`specs/confidential.md` §3).
+//!
+//! Every method the node serves is classified in [`METHODS`]: **harmless** (it reveals only
+//! what is public by design: headers, balances, nonces, code, ciphertexts, public logs) or
+//! **guarded** (it can reveal a contract's storage or execution, so it calls
+//! [`EthApi::guard`] for every confidential contract it would expose, and is refused with
+//! `-32000 confidential contract 0x…: <method> is not available`). A test checks that the
+//! table and the served methods are the same set, so a new method cannot skip the
+//! classification.
+
+use alloy_primitives::Address;
+use txnchain_executor::confidential::{REGISTRY, registry_slot};
+use txnchain_jsonrpc::RpcError;
+use txnchain_storage::Snapshot;
+
+use crate::{EthApi, errors};
+
+/// How a method relates to confidential state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Reveals nothing a confidential contract keeps private.
+    Harmless,
+    /// Goes through [`EthApi::guard`].
+    Guarded,
+}
+
+use Exposure::{Guarded, Harmless};
+
+/// Every served method and its exposure.
+pub const METHODS: &[(&str, Exposure)] = &[
+    ("debug_traceCall", Guarded),
+    ("debug_traceTransaction", Guarded),
+    ("eth_accounts", Harmless),
+    ("eth_blobBaseFee", Harmless),
+    ("eth_blockNumber", Harmless),
+    ("eth_call", Guarded),
+    ("eth_chainId", Harmless),
+    ("eth_coinbase", Harmless),
+    ("eth_createAccessList", Guarded),
+    ("eth_estimateGas", Guarded),
+    ("eth_feeHistory", Harmless),
+    ("eth_gasPrice", Harmless),
+    ("eth_getBalance", Harmless),
+    ("eth_getBlockByHash", Harmless),
+    ("eth_getBlockByNumber", Harmless),
+    // Receipts and logs hold public logs only: private logs never reach them.
+    ("eth_getBlockReceipts", Harmless),
+    ("eth_getBlockTransactionCountByHash", Harmless),
+    ("eth_getBlockTransactionCountByNumber", Harmless),
+    ("eth_getCode", Harmless),
+    ("eth_getFilterChanges", Harmless),
+    ("eth_getFilterLogs", Harmless),
+    ("eth_getLogs", Harmless),
+    ("eth_getProof", Guarded),
+    // Transactions carry envelopes (ciphertext) as their input.
+    ("eth_getRawTransactionByHash", Harmless),
+    ("eth_getStorageAt", Guarded),
+    ("eth_getTransactionByBlockHashAndIndex", Harmless),
+    ("eth_getTransactionByBlockNumberAndIndex", Harmless),
+    ("eth_getTransactionByHash", Harmless),
+    ("eth_getTransactionCount", Harmless),
+    ("eth_getTransactionReceipt", Harmless),
+    ("eth_getUncleCountByBlockHash", Harmless),
+    ("eth_getUncleCountByBlockNumber", Harmless),
+    ("eth_hashrate", Harmless),
+    ("eth_maxPriorityFeePerGas", Harmless),
+    ("eth_mining", Harmless),
+    ("eth_newBlockFilter", Harmless),
+    ("eth_newFilter", Harmless),
+    ("eth_newPendingTransactionFilter", Harmless),
+    ("eth_sendRawTransaction", Harmless),
+    ("eth_sendRawTransactionSync", Harmless),
+    ("eth_sendTransaction", Harmless),
+    ("eth_sign", Harmless),
+    ("eth_signTypedData_v4", Harmless),
+    ("eth_subscribe", Harmless),
+    ("eth_syncing", Harmless),
+    ("eth_uninstallFilter", Harmless),
+    ("eth_unsubscribe", Harmless),
+    ("net_listening", Harmless),
+    ("net_peerCount", Harmless),
+    ("net_version", Harmless),
+    ("personal_sign", Harmless),
+    ("txnchain_getEncryptionKey", Harmless),
+    // Sealed results: ciphertext for the sender.
+    ("txnchain_getTransactionResult", Harmless),
+    ("txpool_content", Harmless),
+    ("txpool_status", Harmless),
+    ("web3_clientVersion", Harmless),
+    ("web3_sha3", Harmless),
+];
+
+/// The spec's refusal.
+pub(crate) fn refused(address: Address, method: &str) -> RpcError {
+    RpcError::server(format!(
+        "confidential contract {address}: {method} is not available"
+    ))
+}
+
+impl EthApi {
+    /// Whether `address` is a confidential contract (the flag never changes once set, so the
+    /// latest state answers for every block).
+    pub(crate) fn is_confidential(
+        &self,
+        snap: &Snapshot,
+        address: Address,
+    ) -> Result<bool, RpcError> {
+        Ok(!snap
+            .storage(REGISTRY, registry_slot(address))
+            .map_err(errors::storage)?
+            .is_zero())
+    }
+
+    /// The policy hook: refuses `method` when it would expose `address` and `address` is a
+    /// confidential contract.
+    pub(crate) fn guard(
+        &self,
+        snap: &Snapshot,
+        address: Address,
+        method: &str,
+    ) -> Result<(), RpcError> {
+        if self.is_confidential(snap, address)? {
+            return Err(refused(address, method));
+        }
+        Ok(())
+    }
+
+    /// [`EthApi::guard`] for each of `addresses`.
+    pub(crate) fn guard_all(
+        &self,
+        snap: &Snapshot,
+        addresses: impl IntoIterator<Item = Address>,
+        method: &str,
+    ) -> Result<(), RpcError> {
+        for a in addresses {
+            self.guard(snap, a, method)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_served_method_is_classified_and_nothing_else() {
+        let module = crate::module().unwrap();
+        let served: std::collections::BTreeSet<&str> = module.method_names().into_iter().collect();
+        let table: std::collections::BTreeSet<&str> = METHODS.iter().map(|(m, _)| *m).collect();
+        let unclassified: Vec<_> = served.difference(&table).collect();
+        assert!(
+            unclassified.is_empty(),
+            "classify these in rpc::policy::METHODS: {unclassified:?}"
+        );
+        let stale: Vec<_> = table.difference(&served).collect();
+        assert!(stale.is_empty(), "no longer served: {stale:?}");
+        assert_eq!(METHODS.len(), table.len(), "a method listed twice");
+    }
+}
