@@ -248,3 +248,73 @@ fn enveloped_contracts_run_privately_and_only_the_sender_reads_results() {
     assert!(!has(b"NAME-CANARY-d41f"));
     assert!(has(snap.header(1).unwrap().unwrap().hash.as_slice()));
 }
+
+fn probe_initcode() -> Vec<u8> {
+    let artifact: serde_json::Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../contracts/artifacts/PublicLogProbe.json"
+    )))
+    .unwrap();
+    hex::decode(artifact["bytecode"].as_str().unwrap()).unwrap()
+}
+
+fn announce(secret: u64, note: &[u8]) -> Vec<u8> {
+    let mut data = alloy_primitives::keccak256("announce(uint256,bytes)")[..4].to_vec();
+    data.extend((U256::from(secret), Bytes::copy_from_slice(note)).abi_encode_params());
+    data
+}
+
+#[test]
+fn confidential_contracts_publish_only_through_the_public_log_precompile() {
+    let c = chain();
+    let signers = dev_keys(DEV_MNEMONIC, 1).unwrap();
+    let alice = &signers[0];
+    let announced = alloy_primitives::keccak256("Announced(uint256,bytes)");
+    let secret_topic = alloy_primitives::keccak256("Secret(uint256)");
+
+    let (env, _) = c.envelope(alice.address(), None, 0, &probe_initcode());
+    let probe = c.run(tx(alice, 0, None, env)).contract_address().unwrap();
+    let (env, key) = c.envelope(alice.address(), Some(probe), 1, &announce(42, b"hello"));
+    let t = tx(alice, 1, Some(probe), env);
+    let hash = t.hash();
+    let receipt = c.run(t);
+    assert!(receipt.success);
+    // The receipt holds exactly the published log, as the contract's own.
+    assert_eq!(receipt.logs.len(), 1, "{:?}", receipt.logs);
+    let public = &receipt.logs[0];
+    assert_eq!(public.address, probe);
+    assert_eq!(
+        public.topics(),
+        &[announced, alloy_primitives::B256::from(U256::from(1))]
+    );
+    assert_eq!(
+        public.data.data.as_ref(),
+        Bytes::from_static(b"hello").abi_encode().as_slice()
+    );
+    // The private event reached the sender only.
+    let result = open_result(&key, &c.sealed(hash)).unwrap();
+    assert_eq!(result.logs.len(), 1);
+    assert_eq!(result.logs[0].topics(), &[secret_topic]);
+    assert_eq!(
+        result.logs[0].data.data.as_ref(),
+        U256::from(42).to_be_bytes::<32>()
+    );
+
+    // Five topics: the precompile refuses, the call reverts, nothing is published.
+    let data = alloy_primitives::keccak256("tooManyTopics()")[..4].to_vec();
+    let receipt = c.run(tx(alice, 2, Some(probe), data));
+    assert!(!receipt.success && receipt.logs.is_empty());
+
+    // A plaintext contract's events are all public, the published one included.
+    let plain = c
+        .run(tx(alice, 3, None, probe_initcode()))
+        .contract_address()
+        .unwrap();
+    let receipt = c.run(tx(alice, 4, Some(plain), announce(7, b"x")));
+    let topics: Vec<_> = receipt
+        .logs
+        .iter()
+        .map(|l| (l.address, l.topics()[0]))
+        .collect();
+    assert_eq!(topics, vec![(plain, secret_topic), (plain, announced)]);
+}
