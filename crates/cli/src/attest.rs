@@ -92,7 +92,7 @@ pub(crate) async fn run(args: AttestArgs) -> i32 {
     }
 }
 
-fn load_policy(arg: Option<&str>) -> Result<Policy, String> {
+pub(crate) fn load_policy(arg: Option<&str>) -> Result<Policy, String> {
     match arg {
         None => {
             eprintln!(
@@ -127,7 +127,7 @@ fn attestation_url(base: &str, nonce: Option<&[u8]>) -> String {
     url
 }
 
-async fn fetch(base: &str, nonce: Option<&[u8]>) -> Result<EvidenceBundle, String> {
+pub(crate) async fn fetch(base: &str, nonce: Option<&[u8]>) -> Result<EvidenceBundle, String> {
     // reqwest is built without a default TLS crypto provider; use ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()

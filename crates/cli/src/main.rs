@@ -2,6 +2,7 @@
 
 mod attest;
 mod bench;
+mod confidential;
 mod duration;
 mod secrets;
 mod x402;
@@ -46,6 +47,10 @@ enum Command {
     Paywall(x402::paywall::PaywallArgs),
     /// Fetch a URL, paying its x402 price within a spend policy.
     Pay(x402::pay::PayArgs),
+    /// Call a contract function (`--confidential`: sealed to the network, result opened).
+    Call(confidential::CallArgs),
+    /// Send a transaction calling a contract function (`--confidential`: sealed, result opened).
+    Send(confidential::SendArgs),
 }
 
 #[derive(clap::Args)]
@@ -405,6 +410,8 @@ fn main() -> anyhow::Result<()> {
             Command::Facilitator(args) => x402::facilitator::run(args).await,
             Command::Paywall(args) => x402::paywall::run(args).await,
             Command::Pay(args) => std::process::exit(x402::pay::run(args).await?),
+            Command::Call(args) => confidential::call(args).await,
+            Command::Send(args) => confidential::send(args).await,
         }
     })
 }

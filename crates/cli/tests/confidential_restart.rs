@@ -346,6 +346,93 @@ async fn confidential_state_survives_kill_9_and_never_appears_in_the_clear() {
     );
     let still = rpc(&url, "eth_getBlockByNumber", json!([head["number"], false])).await;
     assert_eq!(still["hash"], head["hash"]);
+
+    // The CLI does the same for scripts: trust from the evidence (`--policy dev` accepts
+    // virtual), send an enveloped transaction and read its sealed result, make a call.
+    let key_file = dir.path().join("key");
+    let key =
+        txnchain_primitives::dev::dev_keys(txnchain_primitives::dev::DEV_MNEMONIC, 1).unwrap();
+    std::fs::write(&key_file, hex::encode(key[0].to_bytes())).unwrap();
+    assert_eq!(key[0].address(), c.from);
+    let token_arg = token.to_string();
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_txnchain"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{args:?}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let sent = cli(&[
+        "send",
+        "--confidential",
+        "--policy",
+        "dev",
+        "--rpc",
+        &url,
+        "--to",
+        &token_arg,
+        "--key-file",
+        key_file.to_str().unwrap(),
+        "setSlot(uint256,uint256)",
+        "8",
+        "99",
+    ]);
+    assert!(sent.contains("status: success"), "{sent}");
+    assert!(sent.contains("public logs 0"), "{sent}");
+    assert_eq!(sent.matches("private log:").count(), 1, "{sent}");
+    let called = cli(&[
+        "call",
+        "--confidential",
+        "--policy",
+        "dev",
+        "--rpc",
+        &url,
+        "--to",
+        &token_arg,
+        "--from",
+        &c.from.to_string(),
+        "getSlot(uint256) returns (uint256)",
+        "8",
+    ]);
+    assert!(called.contains("return: 99"), "{called}");
+    // Without a trusted identity it refuses to encrypt.
+    let refused = Command::new(env!("CARGO_BIN_EXE_txnchain"))
+        .args([
+            "call",
+            "--confidential",
+            "--rpc",
+            &url,
+            "--to",
+            &token_arg,
+            "getSlot(uint256)",
+            "8",
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let wrong = Command::new(env!("CARGO_BIN_EXE_txnchain"))
+        .args([
+            "call",
+            "--confidential",
+            "--rpc",
+            &url,
+            "--to",
+            &token_arg,
+            "--service-identity",
+            &format!("0x{}", "11".repeat(32)),
+            "getSlot(uint256)",
+            "8",
+        ])
+        .output()
+        .unwrap();
+    assert!(!wrong.status.success());
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("refusing to encrypt"));
     node.kill().unwrap();
     node.wait().unwrap();
 
