@@ -185,6 +185,8 @@ pub fn execute_block<S: StateSource>(
             continue;
         }
         let env = tx_env(&tx);
+        // Opened here, after the block-space checks: a transaction the block has no room
+        // for is not decrypted.
         let prepared = prepare_tx(keys, &tx, epoch);
         let enveloped = prepared.result_key.is_some();
         evm.inspector.reset(prepared.top, enveloped);

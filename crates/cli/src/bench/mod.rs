@@ -71,10 +71,12 @@ impl Workload {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 enum Kind {
     Native,
     Erc20,
+    /// ERC-20 transfers of a confidentially deployed token, each an enveloped transaction.
+    ConfidentialErc20,
 }
 
 impl Kind {
@@ -82,6 +84,7 @@ impl Kind {
         match self {
             Kind::Native => "native",
             Kind::Erc20 => "erc20",
+            Kind::ConfidentialErc20 => "erc20-conf",
         }
     }
 }
@@ -124,6 +127,10 @@ struct TransfersArgs {
     /// Which transfers to run.
     #[arg(long, value_enum, default_value = "both")]
     workload: Workload,
+    /// Also run ERC-20 transfers of a confidentially deployed token, each an enveloped
+    /// transaction (after the plaintext workloads; TxnChain only).
+    #[arg(long)]
+    confidential: bool,
     /// Private key paying for setup (default: dev account #0 of the test mnemonic, funded by
     /// `txnchain dev` and anvil alike).
     #[arg(long, env = "TXNCHAIN_BENCH_FUNDER_KEY", hide_env_values = true)]
@@ -181,7 +188,10 @@ async fn bench(
         Some(w) => w.clone(),
         None => rpc::ws_url_for(&url)?,
     };
-    let kinds = args.workload.kinds();
+    let mut kinds = args.workload.kinds();
+    if args.confidential {
+        kinds.push(Kind::ConfidentialErc20);
+    }
     let mut b = Bench::connect(args, url, ws).await?;
     let progress = !b.args.json;
     if progress {

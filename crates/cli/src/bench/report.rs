@@ -59,7 +59,7 @@ pub(super) fn setup_started(b: &Bench) {
 /// Progress: one finished run.
 pub(super) fn run_finished(kind: Kind, label: &str, r: &RunResult) {
     eprintln!(
-        "{:<7} {label:<8} {:>9.0} tx/s  p50 {:>7.1} ms  p99 {:>7.1} ms  {} blocks",
+        "{:<10} {label:<8} {:>9.0} tx/s  p50 {:>7.1} ms  p99 {:>7.1} ms  {} blocks",
         kind.name(),
         r.tps,
         r.p50_ms,
@@ -144,7 +144,7 @@ impl Report<'_> {
         );
         println!();
         println!(
-            "  {:<7} {:<8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}",
+            "  {:<10} {:<8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}",
             "kind", "run", "tx/s", "p50 ms", "p99 ms", "blocks", "tx/block", "submit s"
         );
         for k in &self.results {
@@ -156,7 +156,7 @@ impl Report<'_> {
             );
             for (label, r) in rows {
                 println!(
-                    "  {:<7} {:<8} {:>10.0} {:>10.1} {:>10.1} {:>8} {:>9.0} {:>9.2}",
+                    "  {:<10} {:<8} {:>10.0} {:>10.1} {:>10.1} {:>8} {:>9.0} {:>9.2}",
                     k.kind.name(),
                     label,
                     r.tps,
@@ -168,7 +168,7 @@ impl Report<'_> {
                 );
             }
             println!(
-                "  {:<7} {:<8} {:>10.0} {:>10.1} {:>10.1}",
+                "  {:<10} {:<8} {:>10.0} {:>10.1} {:>10.1}",
                 k.kind.name(),
                 "median",
                 k.median.tps,

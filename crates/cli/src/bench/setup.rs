@@ -104,6 +104,15 @@ pub(super) struct Bench {
     nonces: Vec<u64>,
     token: Option<Address>,
     pub(super) erc20_gas: u64,
+    confidential: Option<Confidential>,
+}
+
+/// The confidential token and what sealing to the network needs.
+struct Confidential {
+    token: Address,
+    key: txnchain_crypto::keys::EpochPublicKey,
+    epoch: u64,
+    gas: u64,
 }
 
 const FUND_BATCH: usize = 500;
@@ -159,6 +168,7 @@ impl Bench {
             nonces: vec![],
             token: None,
             erc20_gas: 0,
+            confidential: None,
             args,
         })
     }
@@ -166,11 +176,134 @@ impl Bench {
     /// Untimed setup for `kinds`: deploys TestToken (for ERC-20 transfers), funds the senders
     /// and reads their nonces.
     pub(super) async fn prepare(&mut self, kinds: &[Kind]) -> anyhow::Result<()> {
-        if kinds.contains(&Kind::Erc20) {
+        // The plaintext token is also the reference for the confidential transfers' gas.
+        if kinds.contains(&Kind::Erc20) || kinds.contains(&Kind::ConfidentialErc20) {
             self.token = Some(self.deploy_token().await?);
         }
+        if kinds.contains(&Kind::ConfidentialErc20) {
+            self.deploy_confidential_token().await?;
+        }
         self.fund(kinds).await?;
-        self.load_nonces().await
+        self.load_nonces().await?;
+        if kinds.contains(&Kind::ConfidentialErc20) {
+            self.estimate_confidential().await?;
+        }
+        Ok(())
+    }
+
+    /// The network's epoch key, checked against the service identity the node states in its
+    /// attestation (a benchmark trusts the node it measures; clients verify the evidence).
+    async fn epoch_key(&self) -> anyhow::Result<(txnchain_crypto::keys::EpochPublicKey, u64)> {
+        let bundle: txnchain_tee::EvidenceBundle = serde_json::from_value(
+            reqwest::get(format!(
+                "{}/node/attestation",
+                self.url.trim_end_matches('/')
+            ))
+            .await?
+            .json()
+            .await?,
+        )?;
+        let identity = bundle
+            .verify_service_statement()?
+            .context("the node states no service identity (not a TxnChain node?)")?;
+        let k: Value = self
+            .rpc
+            .call("txnchain_getEncryptionKey", json!([]))
+            .await?;
+        let hexed = |f: &str| -> anyhow::Result<Vec<u8>> {
+            Ok(hex::decode(
+                k[f].as_str().context("bad key")?.trim_start_matches("0x"),
+            )?)
+        };
+        let epoch = u64::from_str_radix(
+            k["epoch"]
+                .as_str()
+                .context("bad epoch")?
+                .trim_start_matches("0x"),
+            16,
+        )?;
+        let pk: [u8; 32] = hexed("publicKey")?
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("publicKey is not 32 bytes"))?;
+        txnchain_crypto::keys::verify_encryption_key(
+            &identity,
+            self.chain_id,
+            epoch,
+            &pk,
+            &hexed("signature")?,
+        )?;
+        Ok((
+            txnchain_crypto::keys::EpochPublicKey::from_bytes(&pk)?,
+            epoch,
+        ))
+    }
+
+    /// Deploys TestToken with its init code in an envelope: a confidential token.
+    async fn deploy_confidential_token(&mut self) -> anyhow::Result<()> {
+        let (key, epoch) = self.epoch_key().await?;
+        let artifact: Value = serde_json::from_str(TEST_TOKEN_ARTIFACT)?;
+        let code = artifact["bytecode"]
+            .as_str()
+            .context("TestToken artifact without bytecode")?;
+        let mut init = hex::decode(code.trim_start_matches("0x"))?;
+        init.extend(("TxnChain Confidential Bench", "CBENCH", U256::ZERO).abi_encode_params());
+        let binding = txnchain_crypto::envelope::Binding::Tx {
+            sender: self.funder.address,
+            to: None,
+            nonce: self.funder_nonce,
+        };
+        let sealed = txnchain_crypto::envelope::seal(&key, self.chain_id, epoch, &binding, &init)?;
+        let tx = self.funder_tx(
+            TxKind::Create,
+            U256::ZERO,
+            sealed.envelope.into(),
+            3_000_000,
+        );
+        let signed = vec![self.funder.sign(tx)];
+        let hash = signed[0].0;
+        let receipts = self
+            .send_and_wait(signed, "deploying the confidential TestToken")
+            .await?;
+        let token = receipts
+            .get(&hash)
+            .and_then(|r| r.contract_address)
+            .context("confidential deployment receipt without contractAddress")?;
+        self.confidential = Some(Confidential {
+            token,
+            key,
+            epoch,
+            gas: 0,
+        });
+        Ok(())
+    }
+
+    /// Gas of one enveloped transfer. An unsigned estimate of a confidential contract runs
+    /// as sender zero (which holds no tokens), so it is derived from the plaintext token's
+    /// estimate plus the envelope's extra calldata at 16 gas a byte, as a wallet without
+    /// signed queries would set an explicit limit.
+    async fn estimate_confidential(&mut self) -> anyhow::Result<()> {
+        let c = self
+            .confidential
+            .as_ref()
+            .context("no confidential token")?;
+        let data = transferCall {
+            to: recipient(0),
+            value: U256::from(1),
+        }
+        .abi_encode();
+        let binding = txnchain_crypto::envelope::Binding::Tx {
+            sender: self.senders[0].address,
+            to: Some(c.token),
+            nonce: 0,
+        };
+        let sealed =
+            txnchain_crypto::envelope::seal(&c.key, self.chain_id, c.epoch, &binding, &data)?;
+        let extra = 16 * sealed.envelope.len() as u64;
+        let gas = (self.erc20_gas + extra).min(ERC20_GAS_BOUND);
+        if let Some(c) = self.confidential.as_mut() {
+            c.gas = gas;
+        }
+        Ok(())
     }
 
     /// When a wait that starts now gives up (`--timeout`).
@@ -294,7 +427,7 @@ impl Bench {
             gas_per_sender += per_sender
                 * match k {
                     Kind::Native => 21_000,
-                    Kind::Erc20 => ERC20_GAS_BOUND,
+                    Kind::Erc20 | Kind::ConfidentialErc20 => ERC20_GAS_BOUND,
                 };
         }
         // Twice the worst case plus the native transfers' values (1 wei each).
@@ -317,7 +450,12 @@ impl Bench {
             let tx = self.funder_tx(TxKind::Call(*a), eth_each, Bytes::new(), 21_000);
             txs.push(tx);
         }
-        if let Some(token) = self.token {
+        let tokens: Vec<Address> = self
+            .token
+            .into_iter()
+            .chain(self.confidential.as_ref().map(|c| c.token))
+            .collect();
+        for token in tokens {
             let amount = U256::from(10u64).pow(U256::from(30u64));
             let mint_gas = {
                 let data = Bytes::from(
@@ -389,6 +527,35 @@ impl Bench {
             self.nonces[s] += 1;
             let to = recipient(u32::try_from((run_index * n + j) % recipients).unwrap_or(0));
             let (kind_to, value, input, gas) = match kind {
+                Kind::ConfidentialErc20 => {
+                    let c = self
+                        .confidential
+                        .as_ref()
+                        .context("no confidential token")?;
+                    let plaintext = transferCall {
+                        to,
+                        value: U256::from(1),
+                    }
+                    .abi_encode();
+                    let binding = txnchain_crypto::envelope::Binding::Tx {
+                        sender: self.senders[s].address,
+                        to: Some(c.token),
+                        nonce,
+                    };
+                    let sealed = txnchain_crypto::envelope::seal(
+                        &c.key,
+                        self.chain_id,
+                        c.epoch,
+                        &binding,
+                        &plaintext,
+                    )?;
+                    (
+                        TxKind::Call(c.token),
+                        U256::ZERO,
+                        Bytes::from(sealed.envelope),
+                        c.gas,
+                    )
+                }
                 Kind::Native => (TxKind::Call(to), U256::from(1), Bytes::new(), 21_000),
                 Kind::Erc20 => (
                     TxKind::Call(self.token.context("no token")?),
