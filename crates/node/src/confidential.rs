@@ -40,22 +40,12 @@ pub(crate) fn router(api: Arc<EthApi>) -> Router {
                         );
                     };
                     match tokio::task::spawn_blocking(move || api.transaction_result(hash)).await {
-                        Ok(Ok(Some(body))) => axum::Json(body).into_response(),
                         Ok(Ok(None)) => txnchain_http::json_error(
                             StatusCode::NOT_FOUND,
                             "not_found",
                             format!("no committed confidential transaction {hash}"),
                         ),
-                        Ok(Err(e)) => txnchain_http::json_error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "unavailable",
-                            e.message,
-                        ),
-                        Err(e) => txnchain_http::json_error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "internal",
-                            e,
-                        ),
+                        other => respond(other.map(|r| r.map(Option::unwrap_or_default))),
                     }
                 }
             }),
@@ -79,7 +69,6 @@ pub(crate) fn router(api: Arc<EthApi>) -> Router {
                     let result =
                         tokio::task::spawn_blocking(move || api.encryption_key(epoch)).await;
                     match result {
-                        Ok(Ok(body)) => axum::Json(body).into_response(),
                         Ok(Err(e)) if e.code == txnchain_jsonrpc::INVALID_PARAMS => {
                             txnchain_http::json_error(
                                 StatusCode::BAD_REQUEST,
@@ -87,18 +76,23 @@ pub(crate) fn router(api: Arc<EthApi>) -> Router {
                                 e.message,
                             )
                         }
-                        Ok(Err(e)) => txnchain_http::json_error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "unavailable",
-                            e.message,
-                        ),
-                        Err(e) => txnchain_http::json_error(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "internal",
-                            e,
-                        ),
+                        other => respond(other),
                     }
                 }
             }),
         )
+}
+
+/// A handler's outcome as HTTP: the JSON body, 503 for an RPC error, 500 if the blocking task
+/// died.
+fn respond(
+    result: Result<Result<serde_json::Value, txnchain_jsonrpc::RpcError>, tokio::task::JoinError>,
+) -> axum::response::Response {
+    match result {
+        Ok(Ok(body)) => axum::Json(body).into_response(),
+        Ok(Err(e)) => {
+            txnchain_http::json_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.message)
+        }
+        Err(e) => txnchain_http::json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+    }
 }
