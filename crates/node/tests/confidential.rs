@@ -209,10 +209,7 @@ async fn a_client_encrypts_to_the_attested_network_and_only_it_reads_results() {
     assert_eq!(r["error"]["code"], -32000);
     assert_eq!(r["error"]["message"], refused("eth_getStorageAt"));
     let r = rpc(&url, "eth_getProof", json!([token, ["0x0"], "latest"])).await;
-    assert_eq!(
-        r["error"]["message"],
-        refused("eth_getProof storage proofs")
-    );
+    assert_eq!(r["error"]["message"], refused("eth_getProof"));
     let r = rpc(&url, "eth_getProof", json!([token, [], "latest"])).await;
     assert!(
         r["result"]["accountProof"].is_array(),
@@ -226,10 +223,7 @@ async fn a_client_encrypts_to_the_attested_network_and_only_it_reads_results() {
         json!([{"to": token, "data": Bytes::from(balance_of.clone())}, "latest", {token.to_string(): {"balance": "0x1"}}]),
     )
     .await;
-    assert_eq!(
-        r["error"]["message"],
-        refused("eth_call with state overrides")
-    );
+    assert_eq!(r["error"]["message"], refused("eth_call"));
     let r = rpc(&url, "debug_traceTransaction", json!([hash])).await;
     assert_eq!(r["error"]["code"], -32000, "{r}");
     let r = rpc(
@@ -252,7 +246,7 @@ async fn a_client_encrypts_to_the_attested_network_and_only_it_reads_results() {
         json!([{"to": token, "data": Bytes::from(balance_of.clone())}, "0x0"]),
     )
     .await;
-    assert_eq!(r["error"]["message"], refused("eth_call at a past block"));
+    assert_eq!(r["error"]["message"], refused("eth_call"));
 
     // An enveloped call: the answer is a sealed result only the caller opens.
     let sealed = seal(

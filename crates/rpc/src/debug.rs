@@ -38,7 +38,7 @@ impl EthApi {
         {
             return Err(crate::policy::refused(
                 alloy_consensus::Transaction::to(tx.envelope()).unwrap_or_default(),
-                "debug_traceTransaction of an enveloped transaction",
+                "debug_traceTransaction",
             ));
         }
         let header = self.header(&snap, loc.block)?;
@@ -89,7 +89,7 @@ impl EthApi {
                 if self.prepare_call(snap, req.from, &mut input)?.is_some() {
                     return Err(crate::policy::refused(
                         to.unwrap_or_default(),
-                        "debug_traceCall of an envelope",
+                        "debug_traceCall",
                     ));
                 }
                 let nonce = revm::DatabaseRef::basic_ref(overlay, input.from)

@@ -90,7 +90,7 @@ pub const METHODS: &[(&str, Exposure)] = &[
     ("web3_sha3", Harmless),
 ];
 
-/// The spec's refusal.
+/// The spec's refusal, `<method>` being the JSON-RPC method name exactly.
 pub(crate) fn refused(address: Address, method: &str) -> RpcError {
     RpcError::server(format!(
         "confidential contract {address}: {method} is not available"

@@ -102,16 +102,12 @@ impl EthApi {
         let snap = self.snapshot()?;
         let n = self.resolve(&snap, block)?;
         if let Some(o) = &overrides {
-            self.guard_all(
-                &snap,
-                o.keys().copied(),
-                &format!("{method} with state overrides"),
-            )?;
+            self.guard_all(&snap, o.keys().copied(), method)?;
         }
         if let Some(to) = to
             && n < self.latest(&snap)?
         {
-            self.guard(&snap, to, &format!("{method} at a past block"))?;
+            self.guard(&snap, to, method)?;
         }
         let header = self.header(&snap, n)?;
         let ctx = self.call_context(&header);
@@ -226,7 +222,7 @@ impl EthApi {
                 if self.prepare_call(snap, req.from, &mut input)?.is_some() {
                     return Err(crate::policy::refused(
                         to.unwrap_or_default(),
-                        "eth_createAccessList of an envelope",
+                        "eth_createAccessList",
                     ));
                 }
                 let (list, gas, failed) =
@@ -269,7 +265,7 @@ impl EthApi {
             ));
         }
         if !keys.is_empty() {
-            self.guard(&snap, address, "eth_getProof storage proofs")?;
+            self.guard(&snap, address, "eth_getProof")?;
         }
         let (account, account_proof) = snap.account_proof(address).map_err(errors::storage)?;
         let mut storage_proof = Vec::with_capacity(keys.len());
