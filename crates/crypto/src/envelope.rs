@@ -256,16 +256,8 @@ pub fn seal(
     binding: &Binding,
     plaintext: &[u8],
 ) -> Result<Sealed, CryptoError> {
-    let mut ikm = Zeroizing::new([0u8; 32]);
-    getrandom_fill(ikm.as_mut())?;
+    let ikm = crate::keys::random32()?;
     seal_with_ephemeral_ikm(pk, chain_id, epoch, binding, plaintext, &ikm)
-}
-
-fn getrandom_fill(buf: &mut [u8]) -> Result<(), CryptoError> {
-    use rand::TryRngCore;
-    rand::rngs::OsRng
-        .try_fill_bytes(buf)
-        .map_err(|_| CryptoError::Rng)
 }
 
 /// Seals with the ephemeral key pair `DeriveKeyPair(ikm)` (RFC 9180 §7.1.3). Only for test

@@ -32,7 +32,8 @@ pub(crate) const AT_REST_KEY_HASH_INFO: &[u8] = b"txnchain-at-rest-key-hash-v1";
 /// Domain of the encryption-key signature.
 pub const ENCRYPTION_KEY_DOMAIN: &[u8] = b"txnchain-encryption-key-v1";
 
-fn random32() -> Result<Zeroizing<[u8; 32]>, CryptoError> {
+/// 32 bytes from the operating system's RNG.
+pub(crate) fn random32() -> Result<Zeroizing<[u8; 32]>, CryptoError> {
     use rand::TryRngCore;
     let mut out = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng

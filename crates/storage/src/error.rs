@@ -39,6 +39,9 @@ pub enum StorageError {
     /// directory sealed under another ledger secret).
     #[error("at rest: {0}")]
     Codec(#[from] txnchain_crypto::CodecError),
+    /// A key could not be created (the operating system's RNG failed).
+    #[error("key material: {0}")]
+    Key(#[from] txnchain_crypto::CryptoError),
     /// Trie update failed.
     #[error("state trie: {0}")]
     Trie(String),

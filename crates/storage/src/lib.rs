@@ -39,7 +39,6 @@ pub fn at_rest_codec(
 /// An at-rest codec under a fresh random ledger secret, for throwaway databases (tests, fuzz
 /// harnesses, benchmarks): real encryption, nothing to keep.
 pub fn fresh_at_rest_codec() -> Result<std::sync::Arc<dyn TableCodec>, StorageError> {
-    let secret = txnchain_crypto::keys::LedgerSecret::generate()
-        .map_err(|e| StorageError::Mismatch(format!("cannot create a ledger secret: {e}")))?;
+    let secret = txnchain_crypto::keys::LedgerSecret::generate()?;
     Ok(at_rest_codec(&secret))
 }

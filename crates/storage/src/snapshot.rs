@@ -56,10 +56,20 @@ impl Snapshot {
             return Ok(None);
         };
         let key = access::stored_key(&*self.codec, t, parts);
-        match table.get(key.as_slice())? {
+        self.get_stored(&table, t, &key)
+    }
+
+    /// [`Snapshot::get`] under an already encoded key.
+    fn get_stored(
+        &self,
+        table: &RawTable,
+        t: Table,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match table.get(key)? {
             None => Ok(None),
             Some(v) => Ok(Some(
-                access::open(&*self.codec, t, &key, v.value())?.into_owned(),
+                access::open(&*self.codec, t, key, v.value())?.into_owned(),
             )),
         }
     }
@@ -263,12 +273,7 @@ impl Snapshot {
         let mut key = Vec::with_capacity(prefix.len() + 32);
         key.extend_from_slice(prefix);
         key.extend_from_slice(&access::stored_key(&*self.codec, t, &[path]));
-        match table.get(key.as_slice())? {
-            None => Ok(None),
-            Some(v) => Ok(Some(
-                access::open(&*self.codec, t, &key, v.value())?.into_owned(),
-            )),
-        }
+        self.get_stored(&table, t, &key)
     }
 }
 

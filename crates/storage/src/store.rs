@@ -187,13 +187,24 @@ impl Store {
         value: Option<&[u8]>,
     ) -> Result<(), StorageError> {
         let key = access::stored_key(&*self.codec, t, parts);
+        self.put_stored(table, t, &key, value)
+    }
+
+    /// [`Store::put`] under an already encoded key.
+    fn put_stored(
+        &self,
+        table: &mut RawTable<'_>,
+        t: Table,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
         match value {
             Some(v) => {
-                let sealed = access::seal(&*self.codec, t, &key, v)?;
-                table.insert(key.as_slice(), sealed.as_ref())?;
+                let sealed = access::seal(&*self.codec, t, key, v)?;
+                table.insert(key, sealed.as_ref())?;
             }
             None => {
-                table.remove(key.as_slice())?;
+                table.remove(key)?;
             }
         }
         Ok(())
@@ -359,15 +370,7 @@ impl Store {
                     tables::TRIE,
                     &[&key.path],
                 ));
-                match node {
-                    Some(v) => {
-                        let sealed = access::seal(&*self.codec, tables::TRIE, &stored, v)?;
-                        trie.insert(stored.as_slice(), sealed.as_ref())?;
-                    }
-                    None => {
-                        trie.remove(stored.as_slice())?;
-                    }
-                }
+                self.put_stored(&mut trie, tables::TRIE, &stored, node.as_deref())?;
             }
         }
         if !self.options.archive {
