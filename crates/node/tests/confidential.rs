@@ -98,6 +98,62 @@ impl Client {
     }
 }
 
+#[derive(Clone, Copy)]
+struct Head {
+    number: u64,
+    hash: alloy_primitives::B256,
+}
+
+struct Query {
+    data: Bytes,
+    result_key: txnchain_crypto::result::ResultKey,
+}
+
+/// A signed query by `signer` of `plaintext` to `to`, on top of `head` (value and gas absent).
+fn signed_query(
+    c: &Client,
+    signer: &alloy_signer_local::PrivateKeySigner,
+    to: Address,
+    plaintext: &[u8],
+    head: Head,
+    range: u64,
+) -> Query {
+    use alloy_signer::SignerSync;
+    use txnchain_crypto::signed_query::{QueriedCall, SignedQueryEnvelope, signing_hash};
+    let from = signer.address();
+    let sealed = seal(
+        &c.pk,
+        CHAIN,
+        c.epoch,
+        &Binding::Call {
+            from: Some(c.from),
+            to,
+        },
+        plaintext,
+    )
+    .unwrap();
+    let call = QueriedCall {
+        from,
+        to,
+        value: U256::ZERO,
+        gas: 0,
+        data: plaintext,
+    };
+    let hash = signing_hash(CHAIN, &call, head.number, head.hash, range);
+    let signature = signer.sign_hash_sync(&hash).unwrap().as_bytes().to_vec();
+    let q = SignedQueryEnvelope {
+        envelope: sealed.envelope.into(),
+        block_number: head.number,
+        block_hash: head.hash,
+        block_range: range,
+        signature: signature.into(),
+    };
+    Query {
+        data: q.encode().into(),
+        result_key: sealed.result_key,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_encrypts_to_the_attested_network_and_only_it_reads_results() {
     let (genesis, keys) = dev_genesis(&DevOptions::default()).unwrap();
@@ -289,6 +345,168 @@ async fn a_client_encrypts_to_the_attested_network_and_only_it_reads_results() {
         &data[4..36],
         &[0u8; 32],
         "InsufficientBalance(from = 0x0, …): {r}"
+    );
+
+    // A signed query (§5): the same transfer runs as the signer, and its result is sealed.
+    let latest =
+        rpc(&url, "eth_getBlockByNumber", json!(["latest", false])).await["result"].clone();
+    let head = Head {
+        number: u64::from_str_radix(
+            latest["number"].as_str().unwrap().trim_start_matches("0x"),
+            16,
+        )
+        .unwrap(),
+        hash: latest["hash"].as_str().unwrap().parse().unwrap(),
+    };
+    let q = signed_query(&c, &keys[0], token, &transfer, head, 16);
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": q.data}, "latest"]),
+    )
+    .await;
+    let opened = open_result(&q.result_key, &hex_bytes(&r["result"])).unwrap();
+    assert!(opened.success(), "the signer holds the balance: {r}");
+    assert_eq!(
+        opened.output.as_ref(),
+        U256::from(1).to_be_bytes::<32>(),
+        "transfer returned true"
+    );
+    assert_eq!(opened.logs.len(), 1, "its Transfer event, privately");
+    let r = rpc(
+        &url,
+        "eth_estimateGas",
+        json!([{"from": c.from, "to": token, "data": q.data}]),
+    )
+    .await;
+    assert!(r["result"].is_string(), "{r}");
+    // What is refused, and why.
+    let refusal = |r: &Value| {
+        assert_eq!(r["error"]["code"], -32000, "{r}");
+        r["error"]["message"].as_str().unwrap().to_string()
+    };
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": bob, "to": token, "data": q.data}, "latest"]),
+    )
+    .await;
+    assert!(refusal(&r).starts_with("invalid signed query: "), "{r}");
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"to": token, "data": q.data}, "latest"]),
+    )
+    .await;
+    assert_eq!(refusal(&r), "invalid signed query: the call has no from");
+    let by_bob = signed_query(&c, &keys[1], token, &transfer, head, 16);
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": by_bob.data}, "latest"]),
+    )
+    .await;
+    assert!(
+        refusal(&r).starts_with("invalid signed query: signature recovers to ")
+            && refusal(&r).ends_with(&format!("not to from {}", c.from)),
+        "{r}"
+    );
+    let wrong_hash = signed_query(
+        &c,
+        &keys[0],
+        token,
+        &transfer,
+        Head {
+            hash: [7u8; 32].into(),
+            ..head
+        },
+        16,
+    );
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": wrong_hash.data}, "latest"]),
+    )
+    .await;
+    assert!(
+        refusal(&r).contains(&format!("is not the hash of block {}", head.number)),
+        "{r}"
+    );
+    let ahead = signed_query(
+        &c,
+        &keys[0],
+        token,
+        &transfer,
+        Head {
+            number: head.number + 1,
+            ..head
+        },
+        16,
+    );
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": ahead.data}, "latest"]),
+    )
+    .await;
+    assert!(refusal(&r).contains("is past the latest block"), "{r}");
+    let genesis_hash: alloy_primitives::B256 =
+        rpc(&url, "eth_getBlockByNumber", json!(["0x0", false])).await["result"]["hash"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    let expired = signed_query(
+        &c,
+        &keys[0],
+        token,
+        &transfer,
+        Head {
+            number: 0,
+            hash: genesis_hash,
+        },
+        0,
+    );
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": expired.data}, "latest"]),
+    )
+    .await;
+    assert!(
+        refusal(&r).starts_with("invalid signed query: expired: block 0"),
+        "{r}"
+    );
+    let wide = signed_query(&c, &keys[0], token, &transfer, head, 257);
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": wide.data}, "latest"]),
+    )
+    .await;
+    assert_eq!(
+        refusal(&r),
+        "invalid signed query: blockRange 257 exceeds 256"
+    );
+    // The signature covers the plaintext call: another value or gas than signed is refused.
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": q.data, "gas": "0x100000"}, "latest"]),
+    )
+    .await;
+    assert!(refusal(&r).contains("signature recovers to"), "{r}");
+    let mut garbled = q.data.to_vec();
+    garbled.truncate(garbled.len() - 1);
+    let r = rpc(
+        &url,
+        "eth_call",
+        json!([{"from": c.from, "to": token, "data": Bytes::from(garbled)}, "latest"]),
+    )
+    .await;
+    assert!(
+        refusal(&r).starts_with("invalid signed query: malformed signed query"),
+        "{r}"
     );
 
     // Admission: an epoch outside the window is refused before anything runs.

@@ -67,77 +67,151 @@ fn invalid_envelope(e: impl std::fmt::Display) -> RpcError {
     RpcError::server(format!("invalid confidential envelope: {e}"))
 }
 
+fn invalid_query(e: impl std::fmt::Display) -> RpcError {
+    RpcError::server(format!("invalid signed query: {e}"))
+}
+
+/// Why an envelope of a call was refused: not enabled here (a plain server error), or the
+/// envelope itself (its reason, worded by the caller for a plain or signed call).
+enum OpenError {
+    Rpc(RpcError),
+    Envelope(txnchain_crypto::EnvelopeError),
+}
+
 impl EthApi {
     /// Prepares a call for confidential execution, before it runs:
     /// - an envelope in `data` (call form `"call" ‖ from ‖ to`, else tx form with the
     ///   call's `nonce` or the sender's pending nonce) is opened and its plaintext set for
     ///   the top frame; its header and epoch are judged against the next block;
-    /// - a signed query is refused (not supported by this node yet);
-    /// - an unsigned call to a confidential contract runs with `from` = zero.
+    /// - a signed query (§5) is checked — block window and hash against this node's chain,
+    ///   its envelope opened, the EIP-712 signature over the plaintext recovered to `from` —
+    ///   and runs with the real `from`;
+    /// - any other call to a confidential contract runs with `from` = zero.
     pub(crate) fn prepare_call(
         &self,
         snap: &txnchain_storage::Snapshot,
-        req_from: Option<alloy_primitives::Address>,
+        req: &alloy_rpc_types_eth::TransactionRequest,
         input: &mut txnchain_executor::env::CallInput,
     ) -> Result<Option<CallSeal>, RpcError> {
-        use txnchain_crypto::envelope::{Binding, Envelope, Payload, classify};
-        let seal = match classify(&input.data) {
-            Payload::Plain => None,
-            Payload::SignedQuery => {
-                return Err(RpcError::server(
-                    "invalid signed query: signed queries are not supported by this node yet",
-                ));
-            }
+        use txnchain_crypto::envelope::{Payload, classify};
+        use txnchain_crypto::signed_query::{
+            QueriedCall, SignedQueryEnvelope, SignedQueryError, signing_hash, verify_signer,
+        };
+        let (seal, signed) = match classify(&input.data) {
+            Payload::Plain => (None, false),
             Payload::Envelope => {
-                let env = Envelope::parse(&input.data).map_err(invalid_envelope)?;
-                env.check_epoch(self.current_epoch()?)
-                    .map_err(invalid_envelope)?;
-                let keys = self.ledger.network_keys().ok_or_else(|| {
-                    RpcError::server("confidential execution is not enabled on this node")
-                })?;
-                let pair = keys.epoch_key(env.epoch);
-                let chain = keys.chain_id();
-                let as_call = input.to.and_then(|to| {
-                    env.open(&pair, chain, &Binding::Call { from: req_from, to })
-                        .ok()
-                });
-                let opened = match as_call {
-                    Some(o) => Some(o),
-                    None => match req_from {
-                        Some(sender) => {
-                            let nonce = match input.nonce {
-                                Some(n) => n,
-                                None => self.nonce(
-                                    sender,
-                                    Some(alloy_eips::BlockId::Number(
-                                        alloy_eips::BlockNumberOrTag::Pending,
-                                    )),
-                                )?,
-                            };
-                            let binding = Binding::Tx {
-                                sender,
-                                to: input.to,
-                                nonce,
-                            };
-                            env.open(&pair, chain, &binding).ok()
-                        }
-                        None => None,
-                    },
+                let opened = match self.open_call_envelope(&input.data, req.from, input) {
+                    Ok(o) => o,
+                    Err(OpenError::Rpc(e)) => return Err(e),
+                    Err(OpenError::Envelope(e)) => return Err(invalid_envelope(e)),
                 };
-                let opened =
-                    opened.ok_or_else(|| invalid_envelope("the envelope does not open"))?;
                 input.plaintext = Some(alloy_primitives::Bytes::copy_from_slice(&opened.plaintext));
-                Some(CallSeal {
-                    key: opened.result_key,
-                })
+                (
+                    Some(CallSeal {
+                        key: opened.result_key,
+                    }),
+                    false,
+                )
+            }
+            Payload::SignedQuery => {
+                let query = SignedQueryEnvelope::parse(&input.data).map_err(invalid_query)?;
+                let from = req
+                    .from
+                    .ok_or_else(|| invalid_query(SignedQueryError::NoFrom))?;
+                query
+                    .check_window(self.latest(snap)?)
+                    .map_err(invalid_query)?;
+                if self.header(snap, query.block_number)?.hash != query.block_hash {
+                    return Err(invalid_query(SignedQueryError::WrongBlockHash {
+                        hash: query.block_hash,
+                        number: query.block_number,
+                    }));
+                }
+                let opened = match self.open_call_envelope(&query.envelope, Some(from), input) {
+                    Ok(o) => o,
+                    Err(OpenError::Rpc(e)) => return Err(e),
+                    Err(OpenError::Envelope(e)) => return Err(invalid_query(e)),
+                };
+                let call = QueriedCall {
+                    from,
+                    to: input.to.unwrap_or_default(),
+                    value: input.value,
+                    gas: req.gas.unwrap_or(0),
+                    data: &opened.plaintext,
+                };
+                let hash = signing_hash(
+                    self.ledger.chain().chain_id,
+                    &call,
+                    query.block_number,
+                    query.block_hash,
+                    query.block_range,
+                );
+                verify_signer(hash, &query.signature, from).map_err(invalid_query)?;
+                input.plaintext = Some(alloy_primitives::Bytes::copy_from_slice(&opened.plaintext));
+                (
+                    Some(CallSeal {
+                        key: opened.result_key,
+                    }),
+                    true,
+                )
             }
         };
-        if let Some(to) = input.to
+        if !signed
+            && let Some(to) = input.to
             && self.is_confidential(snap, to)?
         {
             input.from = alloy_primitives::Address::ZERO;
         }
         Ok(seal)
+    }
+
+    /// Opens the envelope of a call: the call form bound to `from` and `to` first, else the
+    /// tx form with the call's `nonce` or the sender's pending nonce.
+    fn open_call_envelope(
+        &self,
+        data: &[u8],
+        from: Option<alloy_primitives::Address>,
+        input: &txnchain_executor::env::CallInput,
+    ) -> Result<txnchain_crypto::envelope::Opened, OpenError> {
+        use txnchain_crypto::envelope::{Binding, Envelope};
+        let env = Envelope::parse(data).map_err(OpenError::Envelope)?;
+        env.check_epoch(self.current_epoch().map_err(OpenError::Rpc)?)
+            .map_err(OpenError::Envelope)?;
+        let keys = self.ledger.network_keys().ok_or_else(|| {
+            OpenError::Rpc(RpcError::server(
+                "confidential execution is not enabled on this node",
+            ))
+        })?;
+        let pair = keys.epoch_key(env.epoch);
+        let chain = keys.chain_id();
+        if let Some(to) = input.to
+            && let Ok(o) = env.open(&pair, chain, &Binding::Call { from, to })
+        {
+            return Ok(o);
+        }
+        let Some(sender) = from else {
+            return Err(OpenError::Envelope(
+                txnchain_crypto::EnvelopeError::DoesNotOpen,
+            ));
+        };
+        let nonce = match input.nonce {
+            Some(n) => n,
+            None => self
+                .nonce(
+                    sender,
+                    Some(alloy_eips::BlockId::Number(
+                        alloy_eips::BlockNumberOrTag::Pending,
+                    )),
+                )
+                .map_err(OpenError::Rpc)?,
+        };
+        let binding = Binding::Tx {
+            sender,
+            to: input.to,
+            nonce,
+        };
+        env.open(&pair, chain, &binding)
+            .map_err(OpenError::Envelope)
     }
 
     /// The sealed result of an enveloped call: status, output, and the private logs (those

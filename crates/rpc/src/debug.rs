@@ -86,7 +86,7 @@ impl EthApi {
             opts.state_overrides,
             |snap, ctx, overlay, cap| {
                 let mut input = call_input(&req, cap)?;
-                if self.prepare_call(snap, req.from, &mut input)?.is_some() {
+                if self.prepare_call(snap, &req, &mut input)?.is_some() {
                     return Err(crate::policy::refused(
                         to.unwrap_or_default(),
                         "debug_traceCall",

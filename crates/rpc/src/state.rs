@@ -133,7 +133,7 @@ impl EthApi {
             overrides,
             |snap, ctx, overlay, cap| {
                 let mut input = call_input(&req, cap)?;
-                let seal = self.prepare_call(snap, req.from, &mut input)?;
+                let seal = self.prepare_call(snap, &req, &mut input)?;
                 let res = call(self.ledger.chain(), ctx, overlay, &input, limits)
                     .map_err(errors::exec)?;
                 match seal {
@@ -174,7 +174,7 @@ impl EthApi {
             overrides,
             |snap, ctx, overlay, cap| {
                 let mut input = call_input(req, cap)?;
-                let seal = self.prepare_call(snap, req.from, &mut input)?;
+                let seal = self.prepare_call(snap, req, &mut input)?;
                 let cap = req.gas.map_or(cap, |g| g.min(cap));
                 let estimated =
                     estimate_gas(self.ledger.chain(), ctx, overlay, &input, cap, limits);
@@ -219,7 +219,7 @@ impl EthApi {
             None,
             |snap, ctx, overlay, cap| {
                 let mut input = call_input(&req, cap)?;
-                if self.prepare_call(snap, req.from, &mut input)?.is_some() {
+                if self.prepare_call(snap, &req, &mut input)?.is_some() {
                     return Err(crate::policy::refused(
                         to.unwrap_or_default(),
                         "eth_createAccessList",
