@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Compiles every contracts/src/*.sol with the pinned solc-js (offline, no compiler
+// Compiles every contracts/src/*.sol and examples/*/*.sol with the pinned solc-js (offline, no compiler
 // download) through the standard JSON interface and writes one artifact per concrete
 // contract to contracts/artifacts/<ContractName>.json:
 //
@@ -24,6 +24,8 @@ const solc = require('solc');
 export const ROOT = dirname(fileURLToPath(import.meta.url));
 export const SRC_DIR = join(ROOT, 'src');
 export const ARTIFACTS_DIR = join(ROOT, 'artifacts');
+/** The worked examples (../examples/<name>/*.sol), compiled with the same settings. */
+export const EXAMPLES_DIR = join(ROOT, '..', 'examples');
 
 /** The exact compiler version pinned in package.json (devDependencies.solc). */
 export const PINNED_SOLC = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).devDependencies.solc;
@@ -78,10 +80,20 @@ const ARTIFACT_KEY_ORDER = [
   'storageLayout',
 ];
 
+/** Source unit names (`src/<file>`, `examples/<dir>/<file>`) and their paths, sorted. */
 function listSources() {
-  return readdirSync(SRC_DIR)
+  const out = readdirSync(SRC_DIR)
     .filter((f) => f.endsWith('.sol'))
-    .sort();
+    .map((f) => [`src/${f}`, join(SRC_DIR, f)]);
+  if (existsSync(EXAMPLES_DIR)) {
+    for (const d of readdirSync(EXAMPLES_DIR, { withFileTypes: true })) {
+      if (!d.isDirectory()) continue;
+      for (const f of readdirSync(join(EXAMPLES_DIR, d.name))) {
+        if (f.endsWith('.sol')) out.push([`examples/${d.name}/${f}`, join(EXAMPLES_DIR, d.name, f)]);
+      }
+    }
+  }
+  return out.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 function simplifyStorageLayout(layout) {
@@ -108,9 +120,9 @@ export function buildArtifacts() {
   const files = listSources();
   if (files.length === 0) throw new Error(`no .sol files in ${SRC_DIR}`);
   const sources = {};
-  for (const f of files) {
+  for (const [name, path] of files) {
     // Normalise line endings so a checkout with CRLF compiles to the same output.
-    sources[`src/${f}`] = { content: readFileSync(join(SRC_DIR, f), 'utf8').replace(/\r\n/g, '\n') };
+    sources[name] = { content: readFileSync(path, 'utf8').replace(/\r\n/g, '\n') };
   }
   const input = {
     language: 'Solidity',
@@ -119,7 +131,7 @@ export function buildArtifacts() {
   };
   const output = JSON.parse(
     solc.compile(JSON.stringify(input), {
-      import: (p) => ({ error: `imports are not supported (${p}); keep contracts self-contained` }),
+      import: (p) => ({ error: `import ${p}: only source units of this build (src/…, examples/…) can be imported` }),
     }),
   );
   const errors = (output.errors ?? []).filter((e) => e.severity === 'error');

@@ -28,6 +28,15 @@ library TxnChain {
         publish(topics, data);
     }
 
+    /// Burns gas until this call has used `target` gas since `startGas` (read `gasleft()` on
+    /// entry), so that its public `gasUsed` does not tell which path it took. What remains is
+    /// the granularity of one loop iteration (a few tens of gas). A path that needs more than
+    /// `target` is not padded: pick `target` above the worst case.
+    function padGas(uint256 startGas, uint256 target) internal view {
+        uint256 stop = startGas > target ? startGas - target : 0;
+        while (gasleft() > stop) {}
+    }
+
     /// `publish` with two topics.
     function publish2(bytes32 topic0, bytes32 topic1, bytes memory data) internal {
         bytes32[] memory topics = new bytes32[](2);
