@@ -189,3 +189,144 @@ export function openResult(resultKey, sealed) {
     })),
   };
 }
+
+// ------------------------------------------------------------------ signed queries (§5)
+
+const VERSION_SIGNED_QUERY = 0x02;
+
+/** The EIP-712 types of a signed query (the domain type is implied by viem and ethers). */
+export const SIGNED_QUERY_TYPES = Object.freeze({
+  SignedQuery: [
+    { name: 'from', type: 'address' },
+    { name: 'to', type: 'address' },
+    { name: 'value', type: 'uint256' },
+    { name: 'gas', type: 'uint64' },
+    { name: 'data', type: 'bytes' },
+    { name: 'blockNumber', type: 'uint64' },
+    { name: 'blockHash', type: 'bytes32' },
+    { name: 'blockRange', type: 'uint64' },
+  ],
+});
+
+/** The largest `blockRange` a node accepts. */
+export const MAX_BLOCK_RANGE = 256n;
+
+/**
+ * The typed data a wallet signs for a signed query: `data` is the **plaintext** calldata (what
+ * the wallet shows), `to` zero for a creation, `value` and `gas` as in the call (absent = 0).
+ * Returns `{domain, types, primaryType, message}` for viem's `signTypedData` (ethers:
+ * `signer.signTypedData(domain, types, message)`).
+ */
+export function signedQueryTypedData({ chainId, from, to, value = 0n, gas = 0n, data, blockNumber, blockHash, blockRange }) {
+  if (BigInt(blockRange) > MAX_BLOCK_RANGE) throw new Error(`blockRange ${blockRange} exceeds 256`);
+  return {
+    domain: { name: 'TxnChain', version: '1', chainId: BigInt(chainId) },
+    types: SIGNED_QUERY_TYPES,
+    primaryType: 'SignedQuery',
+    message: {
+      from,
+      to: to ?? '0x0000000000000000000000000000000000000000',
+      value: BigInt(value),
+      gas: BigInt(gas),
+      data: typeof data === 'string' ? data : bytesToHex(data),
+      blockNumber: BigInt(blockNumber),
+      blockHash,
+      blockRange: BigInt(blockRange),
+    },
+  };
+}
+
+const word = (x) => {
+  const out = new Uint8Array(32);
+  new DataView(out.buffer).setBigUint64(24, BigInt(x));
+  return out;
+};
+const padded = (b) => concat(word(b.length), b, new Uint8Array((32 - (b.length % 32)) % 32));
+
+/**
+ * `MAGIC ‖ 0x02 ‖ abi.encode(bytes envelope, uint64 blockNumber, bytes32 blockHash, uint64
+ * blockRange, bytes signature)`: the calldata of a signed `eth_call` / `eth_estimateGas`.
+ */
+export function encodeSignedQuery({ envelope, blockNumber, blockHash, blockRange, signature }) {
+  const env = typeof envelope === 'string' ? hexToBytes(envelope) : envelope;
+  const sig = typeof signature === 'string' ? hexToBytes(signature) : signature;
+  if (sig.length !== 65) throw new Error('the signature must be 65 bytes (r ‖ s ‖ v)');
+  const hash = hexToBytes(blockHash);
+  if (hash.length !== 32) throw new Error('blockHash must be 32 bytes');
+  const envTail = padded(env);
+  return concat(
+    MAGIC,
+    Uint8Array.of(VERSION_SIGNED_QUERY),
+    word(5 * 32),
+    word(blockNumber),
+    hash,
+    word(blockRange),
+    word(5 * 32 + envTail.length),
+    envTail,
+    padded(sig),
+  );
+}
+
+// ------------------------------------------------------------------ attestation (virtual)
+
+const REPORT_DATA_DOMAIN = text('txnchain-node-v1');
+
+async function sha256(bytes) {
+  return new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
+}
+
+const b64 = (s) => Uint8Array.from(Buffer.from(s, 'base64'));
+const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/**
+ * Verifies a `virtual` evidence bundle from `GET /node/attestation` the way `txnchain attest
+ * verify --policy` does, then its service statement, and returns the service identity (32
+ * bytes). Checks: the claim set is `virtual` and says `insecure`; `report_data` =
+ * SHA-256("txnchain-node-v1" ‖ node key SPKI ‖ nonce) ‖ 0^32 binds the node key that signed the
+ * statement; the nonce (when given) is the one the bundle answers; the measurement and host data
+ * are in the allow-lists (when given); not a debug build unless `allowDebug`; not older than
+ * `maxAgeSeconds` (when given; a nonce proves freshness better).
+ *
+ * `virtual` evidence proves nothing about hardware: use it for development. For `sev-snp` and
+ * `tdx` verify with `txnchain attest verify` and pin the identity it prints.
+ */
+export async function verifyVirtualEvidence(bundle, { nonce, measurements, hostData, allowDebug = false, maxAgeSeconds, now = Date.now() / 1000 } = {}) {
+  if (bundle.platform !== 'virtual') {
+    throw new Error(`${bundle.platform} evidence: verify it with txnchain attest verify and pin the service identity`);
+  }
+  const claims = JSON.parse(new TextDecoder().decode(b64(bundle.evidence)));
+  if (claims.platform !== 'virtual' || claims.insecure !== true) throw new Error('not a virtual claim set');
+  const measurement = hexToBytes(claims.measurement);
+  const reportData = hexToBytes(claims.report_data);
+  const host = hexToBytes(claims.host_data);
+  if (measurement.length !== 48 || reportData.length !== 64 || host.length !== 32) {
+    throw new Error('malformed claim set: measurement 48, report_data 64, host_data 32 bytes');
+  }
+  if (!bundle.identity_public_key) throw new Error('the bundle names no node identity key');
+  const spki = b64(bundle.identity_public_key);
+  const n = nonce == null ? new Uint8Array(0) : typeof nonce === 'string' ? hexToBytes(nonce) : nonce;
+  if (nonce != null && !(bundle.nonce && equal(hexToBytes(bundle.nonce), n))) {
+    throw new Error('the evidence does not answer our nonce');
+  }
+  const expected = concat(await sha256(concat(REPORT_DATA_DOMAIN, spki, n)), new Uint8Array(32));
+  if (!equal(expected, reportData)) throw new Error('report_data does not bind the node identity key');
+  const listed = (list, v) => list.some((m) => equal(hexToBytes(m), v));
+  if (measurements && !listed(measurements, measurement)) throw new Error(`measurement ${claims.measurement} is not allowed`);
+  if (hostData && !listed(hostData, host)) throw new Error(`host data ${claims.host_data} is not allowed`);
+  if (claims.debug && !allowDebug) throw new Error('a debug build: refused unless allowDebug');
+  if (maxAgeSeconds != null && !(typeof claims.timestamp === 'number' && claims.timestamp <= now + 60 && now - claims.timestamp <= maxAgeSeconds)) {
+    throw new Error(`the evidence is older than ${maxAgeSeconds} s or from the future`);
+  }
+  return verifyServiceStatement(bundle);
+}
+
+/**
+ * Fetches `GET {url}/node/attestation?nonce=…` with a fresh nonce and returns the service
+ * identity its `virtual` evidence vouches for (see {@link verifyVirtualEvidence}).
+ */
+export async function attestedServiceIdentity(url, options = {}) {
+  const nonce = globalThis.crypto.getRandomValues(new Uint8Array(32));
+  const res = await fetch(`${url.replace(/\/$/, '')}/node/attestation?nonce=${bytesToHex(nonce).slice(2)}`);
+  if (!res.ok) throw new Error(`GET /node/attestation: HTTP ${res.status}`);
+  return verifyVirtualEvidence(await res.json(), { ...options, nonce });
+}
