@@ -12,7 +12,7 @@ import "src/TxnChain.sol";
 ///         reserve — through the public-log precompile; losing bids are never revealed.
 /// @dev What stays public: who bid (senders of transactions to this contract), how many, the
 ///      deposit and reserve, and the outcome. Gas: `bid` costs the same whatever the amount
-///      (one fresh slot and one array push for every bidder); `close` walks all bids and pads
+///      (every bid writes two fresh slots and bumps a non-zero counter); `close` walks all bids and pads
 ///      its gas to a fixed amount per bidder, so its gasUsed does not reveal how often the
 ///      running maximum changed. `close` needs a block whose timestamp is at or after
 ///      `closesAt`, and `bid` one strictly before it: no single call or transaction can both
@@ -42,7 +42,10 @@ contract SealedBidAuction {
     uint256 public immutable deposit;
     uint256 public immutable reserve;
 
-    address[] private bidderList;
+    /// Bidders by arrival, from index 1; `slots` is the bid count plus one, so the first bid
+    /// does not write a zero slot (its gas would differ from every later bid's).
+    mapping(uint256 => address) private bidderAt;
+    uint256 private slots = 1;
     mapping(address => uint256) private bids;
     mapping(address => uint256) private owed;
 
@@ -68,7 +71,8 @@ contract SealedBidAuction {
         if (amount == 0 || amount > deposit) revert BadAmount(deposit);
         if (bids[msg.sender] != 0) revert AlreadyBid();
         bids[msg.sender] = amount;
-        bidderList.push(msg.sender);
+        bidderAt[slots] = msg.sender;
+        slots += 1;
         emit BidPlaced(msg.sender, amount);
     }
 
@@ -81,7 +85,7 @@ contract SealedBidAuction {
 
     /// Number of bids so far (public anyway: bids are transactions to this contract).
     function bidders() external view returns (uint256) {
-        return bidderList.length;
+        return slots - 1;
     }
 
     /// Closes the auction: the highest bid at or above the reserve wins (the earliest on a
@@ -92,12 +96,12 @@ contract SealedBidAuction {
         if (block.timestamp < closesAt) revert BiddingOpen();
         if (closed) revert AlreadyClosed();
         closed = true;
-        uint256 n = bidderList.length;
+        uint256 n = slots - 1;
         address best;
         uint256 first;
         uint256 second;
         for (uint256 i = 0; i < n; i++) {
-            address b = bidderList[i];
+            address b = bidderAt[i + 1];
             uint256 a = bids[b];
             owed[b] = deposit;
             if (a > first) {

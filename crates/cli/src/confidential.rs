@@ -57,6 +57,16 @@ pub(crate) struct CallArgs {
     /// The caller (unsigned: a confidential contract sees sender zero).
     #[arg(long)]
     from: Option<Address>,
+    /// Sign the query (EIP-712 over the plaintext call, spec §5) with the key of `--key-file`
+    /// or `TXNCHAIN_KEY`, so the contract sees that account as `msg.sender`.
+    #[arg(long, requires = "confidential")]
+    signed: bool,
+    /// File holding the signer's private key (hex), for `--signed`; else `TXNCHAIN_KEY`.
+    #[arg(long, requires = "signed")]
+    key_file: Option<PathBuf>,
+    /// How many blocks after the latest one the signed query stays valid (at most 256).
+    #[arg(long, default_value = "16", requires = "signed")]
+    block_range: u64,
 }
 
 /// `txnchain send`.
@@ -275,26 +285,93 @@ pub(crate) async fn call(a: CallArgs) -> anyhow::Result<()> {
         print_result(&f, &result);
         return Ok(());
     }
+    let signer = if a.signed {
+        let Some(key) = crate::secrets::from_file_or_env(a.key_file.as_deref(), KEY_ENV)? else {
+            bail!("--signed needs the signer's key: --key-file PATH or {KEY_ENV}");
+        };
+        let signer = crate::secrets::parse_key(&key)?;
+        if a.from.is_some_and(|f| f != signer.address()) {
+            bail!(
+                "--from {} is not the signing key's address {}",
+                a.from.unwrap_or_default(),
+                signer.address()
+            );
+        }
+        if a.block_range > txnchain_crypto::signed_query::MAX_BLOCK_RANGE {
+            bail!("--block-range {} exceeds 256", a.block_range);
+        }
+        Some(signer)
+    } else {
+        None
+    };
+    let from = signer.as_ref().map(|s| s.address()).or(a.from);
     let (pk, chain, epoch) = trusted_key(&rpc, t).await?;
-    let sealed = seal(
-        &pk,
-        chain,
-        epoch,
-        &Binding::Call {
-            from: a.from,
-            to: t.to,
-        },
-        &data,
-    )?;
+    let sealed = seal(&pk, chain, epoch, &Binding::Call { from, to: t.to }, &data)?;
+    let calldata = match &signer {
+        None => sealed.envelope.clone(),
+        Some(signer) => {
+            signed_query(
+                &rpc,
+                signer,
+                chain,
+                t.to,
+                &data,
+                &sealed.envelope,
+                a.block_range,
+            )
+            .await?
+        }
+    };
     let out = rpc
         .call(
             "eth_call",
-            json!([{"from": a.from, "to": t.to, "data": Bytes::from(sealed.envelope)}, "latest"]),
+            json!([{"from": from, "to": t.to, "data": Bytes::from(calldata)}, "latest"]),
         )
         .await?;
     let result = open_result(&sealed.result_key, &hex_bytes(&out)?)?;
     print_result(&f, &result);
     Ok(())
+}
+
+/// `MAGIC ‖ 0x02 ‖ abi.encode(envelope, latest block, its hash, range, signature)`: the
+/// envelope wrapped in a query signed by `signer` over the plaintext call (value and gas 0).
+async fn signed_query(
+    rpc: &Rpc,
+    signer: &alloy_signer_local::PrivateKeySigner,
+    chain: u64,
+    to: Address,
+    plaintext: &[u8],
+    envelope: &[u8],
+    block_range: u64,
+) -> anyhow::Result<Vec<u8>> {
+    use alloy_signer::SignerSync;
+    use txnchain_crypto::signed_query::{QueriedCall, SignedQueryEnvelope, signing_hash};
+    let head = rpc
+        .call("eth_getBlockByNumber", json!(["latest", false]))
+        .await?;
+    let number = quantity(&head["number"])?;
+    let hash: alloy_primitives::B256 = head["hash"]
+        .as_str()
+        .context("latest block: no hash")?
+        .parse()
+        .context("latest block: malformed hash")?;
+    let call = QueriedCall {
+        from: signer.address(),
+        to,
+        value: U256::ZERO,
+        gas: 0,
+        data: plaintext,
+    };
+    let digest = signing_hash(chain, &call, number, hash, block_range);
+    let signature = signer.sign_hash_sync(&digest)?;
+    Ok(SignedQueryEnvelope {
+        envelope: Bytes::copy_from_slice(envelope),
+        block_number: number,
+        block_hash: hash,
+        block_range,
+        signature: Bytes::copy_from_slice(&signature.as_bytes()),
+    }
+    .encode())
 }
 
 /// `txnchain send`.

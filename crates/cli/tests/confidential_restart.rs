@@ -54,6 +54,9 @@ fn spawn_node(dir: &Path, port: u16, log: &Path) -> Child {
 }
 
 /// Forwards 127.0.0.1:`listen` to `target`, appending every byte both ways to `capture`.
+/// The selector of TestToken's `InsufficientBalance(address,uint256,uint256)`.
+const INSUFFICIENT_BALANCE: [u8; 4] = alloy_primitives::hex!("db42144d");
+
 async fn proxy(listen: u16, target: u16, capture: Arc<Mutex<Vec<u8>>>) {
     let l = tokio::net::TcpListener::bind(("127.0.0.1", listen))
         .await
@@ -407,6 +410,54 @@ async fn confidential_state_survives_kill_9_and_never_appears_in_the_clear() {
         "8",
     ]);
     assert!(called.contains("return: 99"), "{called}");
+    // A signed query runs as the signer; the same call unsigned runs as sender zero. The
+    // token reverts with InsufficientBalance(msg.sender, 0, 5), so the revert data shows who.
+    let sender_word = format!("{:0>64}", hex::encode(c.from.as_slice()));
+    let as_signer = cli(&[
+        "call",
+        "--confidential",
+        "--policy",
+        "dev",
+        "--rpc",
+        &url,
+        "--to",
+        &token_arg,
+        "--signed",
+        "--key-file",
+        key_file.to_str().unwrap(),
+        "failWithCustomError(uint256)",
+        "5",
+    ]);
+    assert!(as_signer.contains("status: reverted"), "{as_signer}");
+    assert!(
+        as_signer.contains(&format!(
+            "revert data: 0x{}{sender_word}",
+            hex::encode(&INSUFFICIENT_BALANCE)
+        )),
+        "{as_signer}"
+    );
+    let unsigned = cli(&[
+        "call",
+        "--confidential",
+        "--policy",
+        "dev",
+        "--rpc",
+        &url,
+        "--to",
+        &token_arg,
+        "--from",
+        &c.from.to_string(),
+        "failWithCustomError(uint256)",
+        "5",
+    ]);
+    assert!(
+        unsigned.contains(&format!(
+            "revert data: 0x{}{}",
+            hex::encode(&INSUFFICIENT_BALANCE),
+            "0".repeat(64)
+        )),
+        "{unsigned}"
+    );
     // Without a trusted identity it refuses to encrypt.
     let refused = Command::new(env!("CARGO_BIN_EXE_txnchain"))
         .args([
