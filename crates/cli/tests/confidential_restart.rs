@@ -432,7 +432,7 @@ async fn confidential_state_survives_kill_9_and_never_appears_in_the_clear() {
     assert!(
         as_signer.contains(&format!(
             "revert data: 0x{}{sender_word}",
-            hex::encode(&INSUFFICIENT_BALANCE)
+            hex::encode(INSUFFICIENT_BALANCE)
         )),
         "{as_signer}"
     );
@@ -453,7 +453,7 @@ async fn confidential_state_survives_kill_9_and_never_appears_in_the_clear() {
     assert!(
         unsigned.contains(&format!(
             "revert data: 0x{}{}",
-            hex::encode(&INSUFFICIENT_BALANCE),
+            hex::encode(INSUFFICIENT_BALANCE),
             "0".repeat(64)
         )),
         "{unsigned}"
