@@ -304,7 +304,10 @@ pub(crate) async fn call(a: CallArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let from = signer.as_ref().map(|s| s.address()).or(a.from);
+    let from = signer
+        .as_ref()
+        .map(alloy_signer_local::PrivateKeySigner::address)
+        .or(a.from);
     let (pk, chain, epoch) = trusted_key(&rpc, t).await?;
     let sealed = seal(&pk, chain, epoch, &Binding::Call { from, to: t.to }, &data)?;
     let calldata = match &signer {
