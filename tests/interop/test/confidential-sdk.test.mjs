@@ -9,11 +9,12 @@ import { createPublicClient, createWalletClient, http, parseEther, toHex } from 
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { startNode } from '../lib/node.mjs';
 import { startGenesisNode } from '../../harness/txnchain.mjs';
-import { viemClients, rpcResponse, loadArtifact, devAccount, sleep } from '../lib/util.mjs';
+import { viemClients, rpcResponse, loadArtifact, devAccount, sleep, ethersProvider, ethersWallet } from '../lib/util.mjs';
 import {
   attestedServiceIdentity, verifyVirtualEvidence, verifyEncryptionKey, seal, bytesToHex, hexToBytes,
 } from '../../../sdk/js/src/index.mjs';
 import { confidential } from '../../../sdk/js/src/viem.mjs';
+import { confidential as confidentialEthers } from '../../../sdk/js/src/ethers.mjs';
 
 /** The innermost viem error of a ContractFunctionExecutionError chain. */
 function revertOf(err) {
@@ -93,6 +94,32 @@ describe('JS SDK: attestation in JS and viem helpers', () => {
     assert.deepEqual(revertOf(unsigned).data.args, ['0x0000000000000000000000000000000000000000', 0n, 5n]);
     const gas = await conf.estimateContractGas({ address: token, abi: art.abi, functionName: 'transfer', args: [bob, 1n] });
     assert.ok(gas > 21_000n && gas < 200_000n, `${gas}`);
+  });
+
+  it('does the same from ethers v6: deploy, write, signed read, CALL_EXCEPTION reverts', async () => {
+    const provider = ethersProvider(node);
+    const signer = ethersWallet(2, provider);
+    const me = devAccount(2).address;
+    const c = confidentialEthers({ provider, signer, serviceIdentity: identity });
+    const { address, receipt, logs } = await c.deploy({ abi: art.abi, bytecode: art.bytecode, args: ['Ethers', 'ETH6', 500n] });
+    assert.equal(receipt.status, 1);
+    assert.equal(receipt.logs.length, 0);
+    assert.equal(logs[0].eventName, 'Transfer');
+    const w = await c.write({ address, abi: art.abi, method: 'transfer', args: [devAccount(3).address, 11n] });
+    assert.equal(w.result, true);
+    assert.equal(w.logs[0].args.value, 11n);
+    assert.equal(await c.read({ address, abi: art.abi, method: 'balanceOf', args: [me] }), 489n);
+    const signed = await c.read({ address, abi: art.abi, method: 'failWithCustomError', args: [5n] }).catch((e) => e);
+    assert.equal(signed.code, 'CALL_EXCEPTION');
+    assert.equal(signed.revert.name, 'InsufficientBalance');
+    assert.equal(signed.revert.args[0], me, 'a signed read runs as the signer');
+    const unsigned = await c.read({ address, abi: art.abi, method: 'failWithCustomError', args: [5n], signed: false }).catch((e) => e);
+    assert.equal(unsigned.revert.args[0], '0x0000000000000000000000000000000000000000');
+    const tooMuch = await c.write({ address, abi: art.abi, method: 'transfer', args: [me, 10_000n] }).catch((e) => e);
+    assert.equal(tooMuch.code, 'CALL_EXCEPTION');
+    assert.deepEqual(tooMuch.revert.args, [me, 489n, 10_000n]);
+    const onChain = await c.write({ address, abi: art.abi, method: 'failWithReason', gasLimit: 100_000n }).catch((e) => e);
+    assert.equal(onChain.reason, 'TestToken: always fails');
   });
 
   it('refuses to encrypt to a key the pinned identity did not sign', async () => {
