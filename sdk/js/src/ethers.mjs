@@ -5,17 +5,7 @@
 // the decoded `revert` (name, signature, args) and `reason`.
 
 import { Interface, getAddress, makeError, toBeHex } from 'ethers';
-import {
-  bytesToHex,
-  encodeSignedQuery,
-  hexToBytes,
-  openResult,
-  seal,
-  signedQueryTypedData,
-  verifyEncryptionKey,
-} from './index.mjs';
-
-const SEALED_RESULT_PREFIX = '0x0054584e03';
+import { SEALED_RESULT_PREFIX, bytesToHex, networkSession, openResult } from './index.mjs';
 
 /**
  * A confidential session over an ethers provider and signer.
@@ -27,27 +17,16 @@ const SEALED_RESULT_PREFIX = '0x0054584e03';
  * @param {bigint} [o.blockRange] how many blocks a signed query stays valid (default 16).
  */
 export function confidential({ provider, signer, serviceIdentity, blockRange = 16n }) {
-  if (!serviceIdentity) throw new Error('a pinned serviceIdentity is required: never encrypt to an unverified key');
+  const core = networkSession({ request: (method, params) => provider.send(method, params), serviceIdentity, blockRange });
+  const { encryptionKey, sealTo } = core;
   const iface = (abi) => (abi instanceof Interface ? abi : new Interface(abi));
 
-  async function encryptionKey() {
-    return verifyEncryptionKey(await provider.send('txnchain_getEncryptionKey', []), serviceIdentity);
-  }
-
-  async function sealTo(binding, data) {
-    const k = await encryptionKey();
-    const s = await seal({ publicKey: k.publicKey, chainId: k.chainId, epoch: k.epoch, binding, plaintext: hexToBytes(data) });
-    return { ...s, chainId: k.chainId };
-  }
-
   async function signQuery(chainId, { from, to, value, data, envelope }) {
-    const block = await provider.getBlock('latest');
-    const { domain, types, message } = signedQueryTypedData({
-      chainId, from, to, value: value ?? 0n, gas: 0n, data,
-      blockNumber: BigInt(block.number), blockHash: block.hash, blockRange,
+    return core.signQuery({
+      chainId, from, to, value, data, envelope,
+      latest: await provider.getBlock('latest'),
+      sign: ({ domain, types, message }) => signer.signTypedData(domain, types, message),
     });
-    const signature = await signer.signTypedData(domain, types, message);
-    return bytesToHex(encodeSignedQuery({ envelope, blockNumber: block.number, blockHash: block.hash, blockRange, signature }));
   }
 
   function revertError(i, result, { fragment, args, to, from, data }) {

@@ -330,3 +330,46 @@ export async function attestedServiceIdentity(url, options = {}) {
   if (!res.ok) throw new Error(`GET /node/attestation: HTTP ${res.status}`);
   return verifyVirtualEvidence(await res.json(), { ...options, nonce });
 }
+
+// ------------------------------------------------------------------ what the library helpers share
+
+/** The first bytes of every sealed result, as hex (`MAGIC ‖ 0x03`). */
+export const SEALED_RESULT_PREFIX = '0x0054584e03';
+
+/**
+ * The library-neutral core of a confidential session (used by `./viem.mjs` and
+ * `./ethers.mjs`): the epoch key fetched and verified against the pinned identity before every
+ * seal, and signed queries.
+ *
+ * @param {object} o
+ * @param {(method: string, params: unknown[]) => Promise<any>} o.request a JSON-RPC call.
+ * @param {string|Uint8Array} o.serviceIdentity the pinned service identity.
+ * @param {bigint} [o.blockRange] how many blocks a signed query stays valid (default 16).
+ */
+export function networkSession({ request, serviceIdentity, blockRange = 16n }) {
+  if (!serviceIdentity) throw new Error('a pinned serviceIdentity is required: never encrypt to an unverified key');
+  async function encryptionKey() {
+    return verifyEncryptionKey(await request('txnchain_getEncryptionKey', []), serviceIdentity);
+  }
+  return {
+    encryptionKey,
+    /** Seals hex `data` under `binding` to the current verified key: `{envelope, resultKey, chainId}`. */
+    async sealTo(binding, data) {
+      const k = await encryptionKey();
+      const s = await seal({ publicKey: k.publicKey, chainId: k.chainId, epoch: k.epoch, binding, plaintext: hexToBytes(data) });
+      return { ...s, chainId: k.chainId };
+    },
+    /**
+     * Wraps `envelope` in a query signed over the plaintext call on top of `latest` (`{number,
+     * hash}`); `sign(typedData)` returns the 0x signature. Returns the calldata (hex).
+     */
+    async signQuery({ chainId, from, to, value, gas, data, envelope, latest, sign }) {
+      const typed = signedQueryTypedData({
+        chainId, from, to, value: value ?? 0n, gas: gas ?? 0n, data,
+        blockNumber: BigInt(latest.number), blockHash: latest.hash, blockRange,
+      });
+      const signature = await sign(typed);
+      return bytesToHex(encodeSignedQuery({ envelope, blockNumber: latest.number, blockHash: latest.hash, blockRange, signature }));
+    },
+  };
+}

@@ -13,17 +13,7 @@ import {
   encodeFunctionData,
   numberToHex,
 } from 'viem';
-import {
-  bytesToHex,
-  encodeSignedQuery,
-  hexToBytes,
-  openResult,
-  seal,
-  signedQueryTypedData,
-  verifyEncryptionKey,
-} from './index.mjs';
-
-const SEALED_RESULT_PREFIX = '0x0054584e03';
+import { SEALED_RESULT_PREFIX, bytesToHex, networkSession, openResult } from './index.mjs';
 
 /**
  * A confidential session over viem clients.
@@ -36,8 +26,9 @@ const SEALED_RESULT_PREFIX = '0x0054584e03';
  * @param {bigint} [o.blockRange] how many blocks a signed query stays valid (default 16).
  */
 export function confidential({ publicClient, walletClient, serviceIdentity, blockRange = 16n }) {
-  if (!serviceIdentity) throw new Error('a pinned serviceIdentity is required: never encrypt to an unverified key');
   const request = (method, params) => publicClient.request({ method, params });
+  const core = networkSession({ request, serviceIdentity, blockRange });
+  const { encryptionKey, sealTo } = core;
   const accountOf = (account) => {
     const a = account ?? walletClient?.account;
     if (!a) throw new Error('no account: pass one or give the wallet client an account');
@@ -45,29 +36,14 @@ export function confidential({ publicClient, walletClient, serviceIdentity, bloc
   };
   const addressOf = (a) => (typeof a === 'string' ? a : a.address);
 
-  /** The current epoch key, verified against the pinned identity (refused otherwise). */
-  async function encryptionKey() {
-    return verifyEncryptionKey(await request('txnchain_getEncryptionKey', []), serviceIdentity);
-  }
-
-  async function sealTo(binding, data) {
-    const k = await encryptionKey();
-    const s = await seal({ publicKey: k.publicKey, chainId: k.chainId, epoch: k.epoch, binding, plaintext: hexToBytes(data) });
-    return { ...s, chainId: k.chainId };
-  }
-
   /** Wraps `envelope` in a signed query by `account` over the plaintext call. */
   async function signQuery(account, chainId, { to, value, gas, data, envelope }) {
-    const block = await publicClient.getBlock({ blockTag: 'latest' });
-    const typed = signedQueryTypedData({
-      chainId, from: addressOf(account), to, value: value ?? 0n, gas: gas ?? 0n, data,
-      blockNumber: block.number, blockHash: block.hash, blockRange,
-    });
     const signer = walletClient ?? publicClient;
-    const signature = await signer.signTypedData({ account, ...typed });
-    return bytesToHex(encodeSignedQuery({
-      envelope, blockNumber: block.number, blockHash: block.hash, blockRange, signature,
-    }));
+    return core.signQuery({
+      chainId, from: addressOf(account), to, value, gas, data, envelope,
+      latest: await publicClient.getBlock({ blockTag: 'latest' }),
+      sign: (typed) => signer.signTypedData({ account, ...typed }),
+    });
   }
 
   function revertError(result, { abi, functionName, args, address, sender }) {
