@@ -9,7 +9,7 @@ import { createPublicClient, createWalletClient, http, parseEther, toHex } from 
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { startNode } from '../lib/node.mjs';
 import { startGenesisNode } from '../../harness/txnchain.mjs';
-import { viemClients, rpcResponse, loadArtifact, devAccount, sleep, ethersProvider, ethersWallet } from '../lib/util.mjs';
+import { viemClients, rpc, rpcResponse, loadArtifact, devAccount, sleep, ethersProvider, ethersWallet, wsConnect } from '../lib/util.mjs';
 import {
   attestedServiceIdentity, verifyVirtualEvidence, verifyEncryptionKey, seal, bytesToHex, hexToBytes,
 } from '../../../sdk/js/src/index.mjs';
@@ -120,6 +120,40 @@ describe('JS SDK: attestation in JS and viem helpers', () => {
     assert.deepEqual(tooMuch.revert.args, [me, 489n, 10_000n]);
     const onChain = await c.write({ address, abi: art.abi, method: 'failWithReason', gasLimit: 100_000n }).catch((e) => e);
     assert.equal(onChain.reason, 'TestToken: always fails');
+  });
+
+  it('keeps private logs out of eth_getLogs, filters and log subscriptions; published ones reach them', async () => {
+    const probe = loadArtifact('PublicLogProbe');
+    const c = confidential({ publicClient: v.publicClient, walletClient: v.wallet(4), serviceIdentity: identity });
+    const { address } = await c.deployContract({ abi: probe.abi, bytecode: probe.bytecode });
+    const ws = await wsConnect(node.wsUrl);
+    try {
+      const all = await ws.request('eth_subscribe', ['logs', {}]);
+      const mine = await ws.request('eth_subscribe', ['logs', { address }]);
+      const filter = await rpc(node.url, 'eth_newFilter', [{ fromBlock: 'latest' }]);
+      const w = await c.writeContract({ address, abi: probe.abi, functionName: 'announce', args: [424242n, '0x6869'] });
+      assert.deepEqual(w.logs.map((l) => l.eventName), ['Secret'], 'the sealed result holds the private event only');
+      assert.equal(w.logs[0].args.value, 424242n);
+      assert.equal(w.receipt.logs.length, 1, 'the receipt has only the published log');
+      const published = w.receipt.logs[0];
+      assert.equal(published.address.toLowerCase(), address.toLowerCase());
+
+      const onAll = await ws.next(all, 10_000);
+      const onMine = await ws.next(mine, 10_000);
+      for (const n of [onAll, onMine]) {
+        assert.equal(n.transactionHash, w.hash);
+        assert.deepEqual(n.topics, published.topics, 'the notification is the published log');
+      }
+      const changes = await rpc(node.url, 'eth_getFilterChanges', [filter]);
+      assert.deepEqual(changes.map((l) => l.topics), [published.topics]);
+      const logs = await rpc(node.url, 'eth_getLogs', [{ address, fromBlock: '0x0' }]);
+      assert.deepEqual(logs.map((l) => l.topics), [published.topics], 'eth_getLogs: only the published log');
+      // No second notification: the private Secret event never reaches a subscription.
+      await assert.rejects(ws.next(all, 500), /no notification/);
+      await assert.rejects(ws.next(mine, 500), /no notification/);
+    } finally {
+      ws.close();
+    }
   });
 
   it('refuses to encrypt to a key the pinned identity did not sign', async () => {
