@@ -4,7 +4,7 @@ use txnchain_executor::ExecError;
 use txnchain_primitives::TxRejection;
 use txnchain_storage::StorageError;
 
-/// An error on the write path.
+/// An error of the ledger: its write path and its read side.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     /// Storage failed.
@@ -16,6 +16,24 @@ pub enum LedgerError {
     /// A transaction was refused at admission; the message is geth's.
     #[error(transparent)]
     Rejected(#[from] TxRejection),
+    /// The policy hook refused to expose a confidential contract's state.
+    #[error("confidential contract {address}: {method} is not available")]
+    Confidential {
+        /// The contract (EIP-55 in the message).
+        address: alloy_primitives::Address,
+        /// The JSON-RPC method (or REST route) refused.
+        method: String,
+    },
+    /// State of a block older than the retained history was asked for.
+    #[error(
+        "historical state not available: block {number} is older than the oldest retained state (block {oldest}); run with --archive to keep all history"
+    )]
+    StatePruned {
+        /// The block asked for.
+        number: u64,
+        /// The oldest block with state.
+        oldest: u64,
+    },
     /// The node is shutting down or the pipeline stopped.
     #[error("pipeline stopped: {0}")]
     Stopped(String),

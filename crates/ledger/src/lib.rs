@@ -1,4 +1,4 @@
-//! The write path of a TxnChain node.
+//! The write path and the read side of a TxnChain node.
 //!
 //! ```text
 //! submit ─► Mempool ─► Builder (execute on an overlay, seal) ─► BlockLog::append
@@ -14,6 +14,8 @@
 //! - [`pipeline`]: the [`BlockLog`] seam consensus implements; [`Ledger::apply_proposal`]
 //!   (a block this node built) and [`Ledger::apply_committed`] (a block from elsewhere:
 //!   re-executed, every root compared). Notifications fire only from apply.
+//! - [`reader`]: the read side, [`Ledger::reader`] — one snapshot for the RPC, REST and the
+//!   x402 adapter, with the confidentiality policy hook on every state read.
 
 pub mod admission;
 pub mod builder;
@@ -21,8 +23,10 @@ mod error;
 pub mod genesis;
 pub mod mempool;
 pub mod pipeline;
+pub mod reader;
 
 pub use builder::{BlockMode, Builder};
 pub use error::LedgerError;
 pub use mempool::{Mempool, PoolLimits};
 pub use pipeline::{BlockLog, CommittedBlock, Ledger, LocalLog, Proposal};
+pub use reader::LedgerReader;

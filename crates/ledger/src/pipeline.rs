@@ -154,6 +154,12 @@ impl Ledger {
         &self.store
     }
 
+    /// The read side for clients outside execution (RPC, REST, the x402 adapter): one
+    /// consistent snapshot with the confidentiality policy hook applied to every state read.
+    pub fn reader(&self) -> Result<crate::LedgerReader, LedgerError> {
+        Ok(crate::LedgerReader::new(self.store.snapshot()?))
+    }
+
     /// The pool.
     pub fn pool(&self) -> &Arc<Mempool> {
         &self.pool

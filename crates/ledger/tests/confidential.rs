@@ -242,6 +242,50 @@ fn enveloped_contracts_run_privately_and_only_the_sender_reads_results() {
         U256::ZERO
     );
 
+    // The read side: a confidential contract's storage and storage proofs are refused with
+    // the spec's message, its account stays public; a public contract reads straight through;
+    // an unsigned call to the confidential one runs as sender zero.
+    let reader = c.ledger.reader().unwrap();
+    let latest = reader.latest().unwrap();
+    assert!(reader.is_confidential(token).unwrap() && !reader.is_confidential(public).unwrap());
+    let refused = reader
+        .storage_at(token, U256::ZERO, latest, "eth_getStorageAt")
+        .unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        format!("confidential contract {token}: eth_getStorageAt is not available")
+    );
+    assert!(matches!(
+        reader.storage_proof(token, U256::ZERO, "eth_getProof"),
+        Err(txnchain_ledger::LedgerError::Confidential { .. })
+    ));
+    assert!(reader.account_at(token, latest).unwrap().is_some());
+    assert!(reader.account_proof(token).unwrap().0.is_some());
+    // The public token's total supply (slot 2 of TestToken) reads through, at every block.
+    let supply = reader
+        .storage_at(public, U256::from(2), latest, "eth_getStorageAt")
+        .unwrap();
+    assert_eq!(supply, U256::from(1_000_000u64));
+    assert_eq!(
+        reader
+            .storage_at(public, U256::from(2), latest - 1, "eth_getStorageAt")
+            .unwrap(),
+        U256::ZERO,
+        "before its deployment block"
+    );
+    assert_eq!(
+        reader
+            .unsigned_sender(Some(token), alice.address())
+            .unwrap(),
+        Address::ZERO
+    );
+    assert_eq!(
+        reader
+            .unsigned_sender(Some(public), alice.address())
+            .unwrap(),
+        alice.address()
+    );
+
     // Nothing of the plaintext is on disk, while public data is (so the search works).
     let bytes = std::fs::read(c.dir.path().join("chain.redb")).unwrap();
     let has = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);

@@ -13,11 +13,10 @@ use std::time::Duration;
 use alloy_primitives::{Address, B256, BloomInput, Bytes, U256};
 use alloy_signer_local::PrivateKeySigner;
 use revm::context::result::ExecutionResult;
+use txnchain_executor::Overlay;
 use txnchain_executor::env::CallInput;
 use txnchain_executor::pool::{ExecPool, PoolLimits};
-use txnchain_executor::{Overlay, SnapshotState};
 use txnchain_ledger::Ledger;
-use txnchain_ledger::builder::next_block_context;
 use txnchain_primitives::RecoveredTx;
 use txnchain_x402::chain::{CallOutcome, Committed};
 use txnchain_x402::server::{Access, ServerConfig};
@@ -139,7 +138,7 @@ fn unavailable(e: impl std::fmt::Display) -> ChainError {
 
 impl LocalChain {
     fn find(&self, hash: B256) -> Result<Option<Committed>, ChainError> {
-        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let snap = self.ledger.reader().map_err(unavailable)?;
         let Some((loc, _)) = snap.transaction(hash).map_err(unavailable)? else {
             return Ok(None);
         };
@@ -169,11 +168,13 @@ fn call_now(
 ) -> Result<CallOutcome, ChainError> {
     {
         let chain = ledger.chain();
-        let snap = ledger.store().snapshot().map_err(unavailable)?;
+        let snap = ledger.reader().map_err(unavailable)?;
         // The context of the next block: the one a settlement lands in, at a later time if the
         // caller asks (to judge `validAfter`).
-        let mut ctx = next_block_context(chain, &snap).map_err(unavailable)?;
+        let mut ctx = snap.next_block_context(chain).map_err(unavailable)?;
         ctx.timestamp = ctx.timestamp.max(timestamp.unwrap_or(0));
+        // The read side's rule: an unsigned call to a confidential contract runs as sender zero.
+        let from = snap.unsigned_sender(Some(to), from).map_err(unavailable)?;
         let input = CallInput {
             from,
             to: Some(to),
@@ -181,7 +182,8 @@ fn call_now(
             data,
             ..Default::default()
         };
-        let overlay = Overlay::new(SnapshotState::latest(&snap));
+        let latest = snap.latest().map_err(unavailable)?;
+        let overlay = Overlay::new(snap.execution_state(latest).map_err(unavailable)?);
         let limits = txnchain_executor::call::Limits::new(CALL_TIMEOUT);
         let res = txnchain_executor::call::call(chain, &ctx, &overlay, &input, &limits)
             .map_err(unavailable)?;
@@ -201,8 +203,10 @@ impl Chain for LocalChain {
     }
 
     async fn next_block_timestamp(&self) -> Result<u64, ChainError> {
-        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
-        let ctx = next_block_context(self.ledger.chain(), &snap).map_err(unavailable)?;
+        let snap = self.ledger.reader().map_err(unavailable)?;
+        let ctx = snap
+            .next_block_context(self.ledger.chain())
+            .map_err(unavailable)?;
         Ok(ctx.timestamp)
     }
 
@@ -218,7 +222,7 @@ impl Chain for LocalChain {
     }
 
     async fn balance(&self, address: Address) -> Result<U256, ChainError> {
-        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let snap = self.ledger.reader().map_err(unavailable)?;
         Ok(snap
             .account(address)
             .map_err(unavailable)?
@@ -227,7 +231,7 @@ impl Chain for LocalChain {
     }
 
     async fn pending_nonce(&self, address: Address) -> Result<u64, ChainError> {
-        let snap = self.ledger.store().snapshot().map_err(unavailable)?;
+        let snap = self.ledger.reader().map_err(unavailable)?;
         let committed = snap
             .account(address)
             .map_err(unavailable)?
@@ -323,8 +327,8 @@ fn scan_for_log(
     after_timestamp: u64,
 ) -> Result<Option<B256>, ChainError> {
     let started = std::time::Instant::now();
-    let snap = ledger.store().snapshot().map_err(unavailable)?;
-    let last = snap.last_applied().map_err(unavailable)?.unwrap_or(0);
+    let snap = ledger.reader().map_err(unavailable)?;
+    let last = snap.latest().map_err(unavailable)?;
     let lowest = last.saturating_sub(lookback);
     let mut number = last;
     loop {

@@ -15,8 +15,8 @@ use txnchain_executor::{BlockContext, Overlay, SnapshotState};
 use txnchain_http::ClientKey;
 use txnchain_jsonrpc::{CallCtx, RpcError};
 use txnchain_ledger::Ledger;
+use txnchain_ledger::LedgerReader;
 use txnchain_primitives::SealedHeader;
-use txnchain_storage::Snapshot;
 
 use crate::errors;
 use crate::filters::Filters;
@@ -128,21 +128,25 @@ impl EthApi {
         &self.ledger
     }
 
-    pub(crate) fn snapshot(&self) -> Result<Snapshot, RpcError> {
-        self.ledger.store().snapshot().map_err(errors::storage)
+    pub(crate) fn snapshot(&self) -> Result<LedgerReader, RpcError> {
+        self.ledger.reader().map_err(errors::ledger)
     }
 
     pub(crate) fn chain_id(&self) -> u64 {
         self.ledger.chain().chain_id
     }
 
-    pub(crate) fn latest(&self, snap: &Snapshot) -> Result<u64, RpcError> {
-        Ok(snap.last_applied().map_err(errors::storage)?.unwrap_or(0))
+    pub(crate) fn latest(&self, snap: &LedgerReader) -> Result<u64, RpcError> {
+        snap.latest().map_err(errors::ledger)
     }
 
     /// Resolves a block tag, number or hash to a committed block number. `latest`, `safe`,
     /// `finalized` and `pending` are the last applied block (every committed block is final).
-    pub(crate) fn resolve(&self, snap: &Snapshot, id: Option<BlockId>) -> Result<u64, RpcError> {
+    pub(crate) fn resolve(
+        &self,
+        snap: &LedgerReader,
+        id: Option<BlockId>,
+    ) -> Result<u64, RpcError> {
         let latest = self.latest(snap)?;
         match id.unwrap_or(BlockId::Number(BlockNumberOrTag::Latest)) {
             BlockId::Number(tag) => match tag {
@@ -153,7 +157,7 @@ impl EthApi {
             },
             BlockId::Hash(h) => snap
                 .block_number(h.block_hash)
-                .map_err(errors::storage)?
+                .map_err(errors::ledger)?
                 .ok_or_else(|| {
                     RpcError::server(format!("header for hash {} not found", h.block_hash))
                 }),
@@ -163,7 +167,7 @@ impl EthApi {
     /// Resolves to a number, or `None` for an unknown block (methods that answer `null`).
     pub(crate) fn resolve_opt(
         &self,
-        snap: &Snapshot,
+        snap: &LedgerReader,
         tag: BlockNumberOrTag,
     ) -> Result<Option<u64>, RpcError> {
         let latest = self.latest(snap)?;
@@ -174,25 +178,24 @@ impl EthApi {
         })
     }
 
-    pub(crate) fn header(&self, snap: &Snapshot, number: u64) -> Result<SealedHeader, RpcError> {
+    pub(crate) fn header(
+        &self,
+        snap: &LedgerReader,
+        number: u64,
+    ) -> Result<SealedHeader, RpcError> {
         snap.header(number)
-            .map_err(errors::storage)?
+            .map_err(errors::ledger)?
             .ok_or_else(|| RpcError::server("header not found"))
     }
 
-    /// The state after block `number` (the latest tables when it is the head).
-    pub(crate) fn state_at<'a>(
+    /// The state after block `number` for execution (calls, estimates, traces): the read
+    /// side's [`LedgerReader::execution_state`], whose output the caller seals or guards.
+    pub(crate) fn execution_state<'a>(
         &self,
-        snap: &'a Snapshot,
+        snap: &'a LedgerReader,
         number: u64,
     ) -> Result<SnapshotState<'a>, RpcError> {
-        let oldest = snap.oldest_state().map_err(errors::storage)?;
-        if number < oldest && number < self.latest(snap)? {
-            return Err(RpcError::server(format!(
-                "historical state not available: block {number} is older than the oldest retained state (block {oldest}); run with --archive to keep all history"
-            )));
-        }
-        Ok(SnapshotState::at(snap, number))
+        snap.execution_state(number).map_err(errors::ledger)
     }
 
     /// The block context calls at block `number` run in.

@@ -6,7 +6,7 @@ use alloy_eips::BlockNumberOrTag;
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_eth::{Block, BlockTransactions, Transaction, TransactionReceipt};
 use txnchain_jsonrpc::RpcError;
-use txnchain_storage::Snapshot;
+use txnchain_ledger::LedgerReader;
 
 use crate::api::EthApi;
 use crate::convert::{self, Position};
@@ -19,18 +19,18 @@ const SYNC_MAX: Duration = Duration::from_secs(60);
 impl EthApi {
     fn block_at(
         &self,
-        snap: &Snapshot,
+        snap: &LedgerReader,
         number: u64,
         full: bool,
     ) -> Result<Option<Block>, RpcError> {
-        let Some(header) = snap.header(number).map_err(errors::storage)? else {
+        let Some(header) = snap.header(number).map_err(errors::ledger)? else {
             return Ok(None);
         };
         if full {
-            let txs = snap.block_transactions(number).map_err(errors::storage)?;
+            let txs = snap.block_transactions(number).map_err(errors::ledger)?;
             Ok(Some(convert::block(&header, &txs, true)))
         } else {
-            let hashes = snap.block_tx_hashes(number).map_err(errors::storage)?;
+            let hashes = snap.block_tx_hashes(number).map_err(errors::ledger)?;
             let mut b = convert::block(&header, &[], false);
             b.transactions = BlockTransactions::Hashes(hashes);
             Ok(Some(b))
@@ -51,16 +51,20 @@ impl EthApi {
 
     pub(crate) fn block_by_hash(&self, hash: B256, full: bool) -> Result<Option<Block>, RpcError> {
         let snap = self.snapshot()?;
-        match snap.block_number(hash).map_err(errors::storage)? {
+        match snap.block_number(hash).map_err(errors::ledger)? {
             Some(n) => self.block_at(&snap, n, full),
             None => Ok(None),
         }
     }
 
-    pub(crate) fn number_of(&self, snap: &Snapshot, id: BlockRef) -> Result<Option<u64>, RpcError> {
+    pub(crate) fn number_of(
+        &self,
+        snap: &LedgerReader,
+        id: BlockRef,
+    ) -> Result<Option<u64>, RpcError> {
         match id {
             BlockRef::Tag(t) => self.resolve_opt(snap, t),
-            BlockRef::Hash(h) => snap.block_number(h).map_err(errors::storage),
+            BlockRef::Hash(h) => snap.block_number(h).map_err(errors::ledger),
         }
     }
 
@@ -68,7 +72,7 @@ impl EthApi {
         let snap = self.snapshot()?;
         match self.number_of(&snap, id)? {
             Some(n) => Ok(Some(
-                snap.block_tx_hashes(n).map_err(errors::storage)?.len() as u64,
+                snap.block_tx_hashes(n).map_err(errors::ledger)?.len() as u64
             )),
             None => Ok(None),
         }
@@ -83,7 +87,7 @@ impl EthApi {
         let Some(n) = self.number_of(&snap, id)? else {
             return Ok(None);
         };
-        let hashes = snap.block_tx_hashes(n).map_err(errors::storage)?;
+        let hashes = snap.block_tx_hashes(n).map_err(errors::ledger)?;
         match usize::try_from(index).ok().and_then(|i| hashes.get(i)) {
             Some(h) => self.transaction_by_hash(*h),
             None => Ok(None),
@@ -92,7 +96,7 @@ impl EthApi {
 
     pub(crate) fn transaction_by_hash(&self, hash: B256) -> Result<Option<Transaction>, RpcError> {
         let snap = self.snapshot()?;
-        if let Some((loc, tx)) = snap.transaction(hash).map_err(errors::storage)? {
+        if let Some((loc, tx)) = snap.transaction(hash).map_err(errors::ledger)? {
             let header = self.header(&snap, loc.block)?;
             return Ok(Some(convert::transaction(
                 &tx,
@@ -108,7 +112,7 @@ impl EthApi {
 
     pub(crate) fn raw_transaction_by_hash(&self, hash: B256) -> Result<Option<Bytes>, RpcError> {
         let snap = self.snapshot()?;
-        if let Some((_, tx)) = snap.transaction(hash).map_err(errors::storage)? {
+        if let Some((_, tx)) = snap.transaction(hash).map_err(errors::ledger)? {
             return Ok(Some(tx.encoded().clone()));
         }
         Ok(self.ledger.pool().get(&hash).map(|tx| tx.encoded().clone()))
@@ -117,13 +121,13 @@ impl EthApi {
     /// Only committed transactions have receipts.
     pub(crate) fn receipt(&self, hash: B256) -> Result<Option<TransactionReceipt>, RpcError> {
         let snap = self.snapshot()?;
-        let Some((loc, _)) = snap.transaction(hash).map_err(errors::storage)? else {
+        let Some((loc, _)) = snap.transaction(hash).map_err(errors::ledger)? else {
             return Ok(None);
         };
         let header = self.header(&snap, loc.block)?;
         let receipts = snap
             .block_receipts(loc.block)
-            .map_err(errors::storage)?
+            .map_err(errors::ledger)?
             .unwrap_or_default();
         Ok(receipts
             .get(loc.index as usize)
@@ -141,9 +145,9 @@ impl EthApi {
         let header = self.header(&snap, n)?;
         let receipts = snap
             .block_receipts(n)
-            .map_err(errors::storage)?
+            .map_err(errors::ledger)?
             .unwrap_or_default();
-        let hashes = snap.block_tx_hashes(n).map_err(errors::storage)?;
+        let hashes = snap.block_tx_hashes(n).map_err(errors::ledger)?;
         Ok(Some(
             receipts
                 .iter()

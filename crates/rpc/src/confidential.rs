@@ -15,7 +15,8 @@ impl EthApi {
     /// (its timestamp is max(parent timestamp, wall clock)).
     pub fn current_epoch(&self) -> Result<u64, RpcError> {
         let snap = self.snapshot()?;
-        let ctx = txnchain_ledger::builder::next_block_context(self.ledger.chain(), &snap)
+        let ctx = snap
+            .next_block_context(self.ledger.chain())
             .map_err(errors::ledger)?;
         Ok(self.ledger.chain().epoch_at(ctx.timestamp))
     }
@@ -24,10 +25,10 @@ impl EthApi {
     /// before it is committed (or when it carried no envelope).
     pub fn transaction_result(&self, hash: B256) -> Result<Option<Value>, RpcError> {
         let snap = self.snapshot()?;
-        let Some((loc, _)) = snap.transaction(hash).map_err(errors::storage)? else {
+        let Some((loc, _)) = snap.transaction(hash).map_err(errors::ledger)? else {
             return Ok(None);
         };
-        let Some(sealed) = snap.sealed_result(hash).map_err(errors::storage)? else {
+        let Some(sealed) = snap.sealed_result(hash).map_err(errors::ledger)? else {
             return Ok(None);
         };
         Ok(Some(json!({
@@ -89,7 +90,7 @@ impl EthApi {
     /// - any other call to a confidential contract runs with `from` = zero.
     pub(crate) fn prepare_call(
         &self,
-        snap: &txnchain_storage::Snapshot,
+        snap: &txnchain_ledger::LedgerReader,
         req: &alloy_rpc_types_eth::TransactionRequest,
         input: &mut txnchain_executor::env::CallInput,
     ) -> Result<Option<CallSeal>, RpcError> {
@@ -156,11 +157,10 @@ impl EthApi {
                 )
             }
         };
-        if !signed
-            && let Some(to) = input.to
-            && self.is_confidential(snap, to)?
-        {
-            input.from = alloy_primitives::Address::ZERO;
+        if !signed {
+            input.from = snap
+                .unsigned_sender(input.to, input.from)
+                .map_err(errors::ledger)?;
         }
         Ok(seal)
     }
@@ -218,7 +218,7 @@ impl EthApi {
     /// of contracts confidential in `snap` or flagged by the call itself).
     pub(crate) fn seal_call(
         &self,
-        snap: &txnchain_storage::Snapshot,
+        snap: &txnchain_ledger::LedgerReader,
         seal: &CallSeal,
         result: &revm::context::result::ResultAndState,
     ) -> Result<alloy_primitives::Bytes, RpcError> {

@@ -31,7 +31,7 @@ impl EthApi {
         let snap = self.snapshot()?;
         let (loc, tx) = snap
             .transaction(hash)
-            .map_err(errors::storage)?
+            .map_err(errors::ledger)?
             .ok_or_else(|| RpcError::server(format!("transaction {hash} not found")))?;
         if txnchain_crypto::envelope::classify(alloy_consensus::Transaction::input(tx.envelope()))
             != txnchain_crypto::envelope::Payload::Plain
@@ -42,10 +42,8 @@ impl EthApi {
             ));
         }
         let header = self.header(&snap, loc.block)?;
-        let parent = self.state_at(&snap, loc.block.saturating_sub(1))?;
-        let txs = snap
-            .block_transactions(loc.block)
-            .map_err(errors::storage)?;
+        let parent = self.execution_state(&snap, loc.block.saturating_sub(1))?;
+        let txs = snap.block_transactions(loc.block).map_err(errors::ledger)?;
         let ctx = context_of(&header.header);
         let chain = self.ledger.chain();
         let overlay = execute_prefix(

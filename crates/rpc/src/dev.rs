@@ -82,7 +82,7 @@ impl EthApi {
         let snap = self.snapshot()?;
         let committed = snap
             .account(from)
-            .map_err(errors::storage)?
+            .map_err(errors::ledger)?
             .map_or(0, |a| a.nonce);
         let nonce = match req.nonce {
             Some(n) => n,

@@ -123,7 +123,7 @@ impl EthApi {
             FilterBlockOption::AtBlockHash(hash) => {
                 let n = snap
                     .block_number(hash)
-                    .map_err(errors::storage)?
+                    .map_err(errors::ledger)?
                     .ok_or_else(|| RpcError::server("unknown block"))?;
                 (n, n)
             }
@@ -148,7 +148,7 @@ impl EthApi {
 
     pub(crate) fn logs_in_range(
         &self,
-        snap: &txnchain_storage::Snapshot,
+        snap: &txnchain_ledger::LedgerReader,
         filter: &Filter,
         from: u64,
         to: u64,
@@ -165,7 +165,7 @@ impl EthApi {
             if (n - from) % 256 == 255 && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RpcError::timeout());
             }
-            let Some(header) = snap.header(n).map_err(errors::storage)? else {
+            let Some(header) = snap.header(n).map_err(errors::ledger)? else {
                 break;
             };
             if !filter.matches_bloom(header.header.logs_bloom) {
@@ -173,9 +173,9 @@ impl EthApi {
             }
             let receipts = snap
                 .block_receipts(n)
-                .map_err(errors::storage)?
+                .map_err(errors::ledger)?
                 .unwrap_or_default();
-            let hashes = snap.block_tx_hashes(n).map_err(errors::storage)?;
+            let hashes = snap.block_tx_hashes(n).map_err(errors::ledger)?;
             for (i, (r, h)) in receipts.iter().zip(hashes).enumerate() {
                 for log in convert::logs(r, h, Position::of(&header, i as u64)) {
                     if filter.matches_address(log.inner.address)
@@ -245,7 +245,7 @@ impl EthApi {
             Kind::Blocks => {
                 let mut hashes = Vec::new();
                 for n in from..=latest {
-                    if let Some(h) = snap.header(n).map_err(errors::storage)? {
+                    if let Some(h) = snap.header(n).map_err(errors::ledger)? {
                         hashes.push(h.hash);
                     }
                 }

@@ -9,9 +9,8 @@
 //! classification.
 
 use alloy_primitives::Address;
-use txnchain_executor::confidential::{REGISTRY, registry_slot};
 use txnchain_jsonrpc::RpcError;
-use txnchain_storage::Snapshot;
+use txnchain_ledger::LedgerReader;
 
 use crate::{EthApi, errors};
 
@@ -90,52 +89,43 @@ pub const METHODS: &[(&str, Exposure)] = &[
     ("web3_sha3", Harmless),
 ];
 
-/// The spec's refusal, `<method>` being the JSON-RPC method name exactly.
+/// The spec's refusal, `<method>` being the JSON-RPC method name exactly (worded once, by
+/// [`txnchain_ledger::LedgerError::Confidential`]).
 pub(crate) fn refused(address: Address, method: &str) -> RpcError {
-    RpcError::server(format!(
-        "confidential contract {address}: {method} is not available"
-    ))
+    errors::ledger(txnchain_ledger::LedgerError::Confidential {
+        address,
+        method: method.to_string(),
+    })
 }
 
 impl EthApi {
-    /// Whether `address` is a confidential contract (the flag never changes once set, so the
-    /// latest state answers for every block).
+    /// Whether `address` is a confidential contract (the read side's answer).
     pub(crate) fn is_confidential(
         &self,
-        snap: &Snapshot,
+        snap: &LedgerReader,
         address: Address,
     ) -> Result<bool, RpcError> {
-        Ok(!snap
-            .storage(REGISTRY, registry_slot(address))
-            .map_err(errors::storage)?
-            .is_zero())
+        snap.is_confidential(address).map_err(errors::ledger)
     }
 
-    /// The policy hook: refuses `method` when it would expose `address` and `address` is a
-    /// confidential contract.
+    /// The policy hook of the read side ([`LedgerReader::guard`]), as a JSON-RPC error.
     pub(crate) fn guard(
         &self,
-        snap: &Snapshot,
+        snap: &LedgerReader,
         address: Address,
         method: &str,
     ) -> Result<(), RpcError> {
-        if self.is_confidential(snap, address)? {
-            return Err(refused(address, method));
-        }
-        Ok(())
+        snap.guard(address, method).map_err(errors::ledger)
     }
 
     /// [`EthApi::guard`] for each of `addresses`.
     pub(crate) fn guard_all(
         &self,
-        snap: &Snapshot,
+        snap: &LedgerReader,
         addresses: impl IntoIterator<Item = Address>,
         method: &str,
     ) -> Result<(), RpcError> {
-        for a in addresses {
-            self.guard(snap, a, method)?;
-        }
-        Ok(())
+        snap.guard_all(addresses, method).map_err(errors::ledger)
     }
 }
 

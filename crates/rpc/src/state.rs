@@ -12,7 +12,6 @@ use revm::context::result::ExecutionResult;
 use txnchain_executor::call::{
     EstimateError, Limits, call, create_access_list, estimate_gas, halt_message,
 };
-use txnchain_executor::state::StateSource;
 use txnchain_executor::{BlockContext, Overlay, SnapshotState};
 use txnchain_jsonrpc::RpcError;
 
@@ -31,10 +30,9 @@ impl EthApi {
     ) -> Result<U256, RpcError> {
         let snap = self.snapshot()?;
         let n = self.resolve(&snap, block)?;
-        let state = self.state_at(&snap, n)?;
-        Ok(state
-            .account(address)
-            .map_err(errors::exec)?
+        Ok(snap
+            .account_at(address, n)
+            .map_err(errors::ledger)?
             .map(|a| a.balance)
             .unwrap_or_default())
     }
@@ -43,10 +41,9 @@ impl EthApi {
     pub(crate) fn nonce(&self, address: Address, block: Option<BlockId>) -> Result<u64, RpcError> {
         let snap = self.snapshot()?;
         let n = self.resolve(&snap, block)?;
-        let state = self.state_at(&snap, n)?;
-        let committed = state
-            .account(address)
-            .map_err(errors::exec)?
+        let committed = snap
+            .account_at(address, n)
+            .map_err(errors::ledger)?
             .map_or(0, |a| a.nonce);
         Ok(if is_pending(&block) {
             self.ledger.pool().pending_nonce(address, committed)
@@ -58,11 +55,10 @@ impl EthApi {
     pub(crate) fn code(&self, address: Address, block: Option<BlockId>) -> Result<Bytes, RpcError> {
         let snap = self.snapshot()?;
         let n = self.resolve(&snap, block)?;
-        let state = self.state_at(&snap, n)?;
-        match state.account(address).map_err(errors::exec)? {
-            Some(a) if a.code_hash != KECCAK256_EMPTY => Ok(state
+        match snap.account_at(address, n).map_err(errors::ledger)? {
+            Some(a) if a.code_hash != KECCAK256_EMPTY => Ok(snap
                 .code(a.code_hash)
-                .map_err(errors::exec)?
+                .map_err(errors::ledger)?
                 .unwrap_or_default()),
             _ => Ok(Bytes::new()),
         }
@@ -75,11 +71,10 @@ impl EthApi {
         block: Option<BlockId>,
     ) -> Result<B256, RpcError> {
         let snap = self.snapshot()?;
-        self.guard(&snap, address, "eth_getStorageAt")?;
         let n = self.resolve(&snap, block)?;
-        let state = self.state_at(&snap, n)?;
         Ok(B256::from(
-            state.storage(address, slot).map_err(errors::exec)?,
+            snap.storage_at(address, slot, n, "eth_getStorageAt")
+                .map_err(errors::ledger)?,
         ))
     }
 
@@ -93,7 +88,7 @@ impl EthApi {
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
         f: impl FnOnce(
-            &txnchain_storage::Snapshot,
+            &txnchain_ledger::LedgerReader,
             &BlockContext,
             &Overlay<SnapshotState<'_>>,
             u64,
@@ -111,7 +106,7 @@ impl EthApi {
         }
         let header = self.header(&snap, n)?;
         let ctx = self.call_context(&header);
-        let mut overlay = Overlay::new(self.state_at(&snap, n)?);
+        let mut overlay = Overlay::new(self.execution_state(&snap, n)?);
         apply_overrides(&mut overlay, overrides)?;
         f(&snap, &ctx, &overlay, self.gas_cap(n))
     }
@@ -264,13 +259,12 @@ impl EthApi {
                 "eth_getProof is only available for the latest block",
             ));
         }
-        if !keys.is_empty() {
-            self.guard(&snap, address, "eth_getProof")?;
-        }
-        let (account, account_proof) = snap.account_proof(address).map_err(errors::storage)?;
+        let (account, account_proof) = snap.account_proof(address).map_err(errors::ledger)?;
         let mut storage_proof = Vec::with_capacity(keys.len());
         for key in keys {
-            let (value, proof) = snap.storage_proof(address, key).map_err(errors::storage)?;
+            let (value, proof) = snap
+                .storage_proof(address, key, "eth_getProof")
+                .map_err(errors::ledger)?;
             storage_proof.push(EIP1186StorageProof {
                 key: B256::from(key).into(),
                 value,
@@ -318,7 +312,7 @@ impl EthApi {
                 let base = u128::from(h.header.base_fee_per_gas.unwrap_or_default());
                 let receipts = snap
                     .block_receipts(n)
-                    .map_err(errors::storage)?
+                    .map_err(errors::ledger)?
                     .unwrap_or_default();
                 let mut tips: Vec<(u128, u64)> = receipts
                     .iter()
