@@ -15,6 +15,7 @@
 //! block the writer.
 
 mod access;
+mod cache;
 mod error;
 mod records;
 mod snapshot;

@@ -12,6 +12,7 @@ use txnchain_crypto::at_rest::TableCodec;
 
 use crate::StorageError;
 use crate::access;
+use crate::cache::AccountCache;
 use crate::error::corrupt;
 use crate::records::{AccountRecord, TxLocation, decode_receipts, decode_tx};
 use crate::tables::{self, Table};
@@ -23,6 +24,8 @@ type RawTable = ReadOnlyTable<&'static [u8], &'static [u8]>;
 pub struct Snapshot {
     txn: ReadTransaction,
     codec: Arc<dyn TableCodec>,
+    accounts: Arc<AccountCache>,
+    head: std::sync::OnceLock<Option<u64>>,
 }
 
 pub(crate) fn meta_u64(v: Option<&[u8]>) -> Result<Option<u64>, StorageError> {
@@ -38,8 +41,17 @@ pub(crate) fn meta_u64(v: Option<&[u8]>) -> Result<Option<u64>, StorageError> {
 }
 
 impl Snapshot {
-    pub(crate) fn new(txn: ReadTransaction, codec: Arc<dyn TableCodec>) -> Self {
-        Snapshot { txn, codec }
+    pub(crate) fn new(
+        txn: ReadTransaction,
+        codec: Arc<dyn TableCodec>,
+        accounts: Arc<AccountCache>,
+    ) -> Self {
+        Snapshot {
+            txn,
+            codec,
+            accounts,
+            head: std::sync::OnceLock::new(),
+        }
     }
 
     fn table(&self, t: Table) -> Result<Option<RawTable>, StorageError> {
@@ -76,7 +88,11 @@ impl Snapshot {
 
     /// The last applied block, `None` before genesis.
     pub fn last_applied(&self) -> Result<Option<u64>, StorageError> {
-        meta_u64(self.get(tables::META, &[b"last_applied"])?.as_deref())
+        if let Some(head) = self.head.get() {
+            return Ok(*head);
+        }
+        let head = meta_u64(self.get(tables::META, &[b"last_applied"])?.as_deref())?;
+        Ok(*self.head.get_or_init(|| head))
     }
 
     /// The oldest block whose state can be read.
@@ -160,10 +176,20 @@ impl Snapshot {
 
     /// The latest record of `address`.
     pub fn account(&self, address: Address) -> Result<Option<AccountRecord>, StorageError> {
-        match self.get(tables::ACCOUNTS, &[address.as_slice()])? {
-            None => Ok(None),
-            Some(b) => AccountRecord::decode("accounts", &b).map(Some),
+        let head = self.last_applied()?;
+        if let Some(h) = head
+            && let Some(cached) = self.accounts.get(&address, h)
+        {
+            return Ok(cached);
         }
+        let record = match self.get(tables::ACCOUNTS, &[address.as_slice()])? {
+            None => None,
+            Some(b) => Some(AccountRecord::decode("accounts", &b)?),
+        };
+        if let Some(h) = head {
+            self.accounts.fill(address, h, record);
+        }
+        Ok(record)
     }
 
     /// The latest value of a storage slot (zero when unset).

@@ -9,6 +9,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, WriteTransacti
 use txnchain_crypto::at_rest::TableCodec;
 
 use crate::access;
+use crate::cache::AccountCache;
 use crate::records::{BlockWrite, TrieKey, TxLocation, encode_tx};
 use crate::snapshot::{meta_u64, storage_key};
 use crate::tables::{self, Table};
@@ -49,7 +50,11 @@ pub struct Store {
     db: Database,
     codec: Arc<dyn TableCodec>,
     options: StoreOptions,
+    accounts: Arc<AccountCache>,
 }
+
+/// Latest account records kept decoded in memory (see [`crate::cache`]).
+const ACCOUNT_CACHE_ENTRIES: usize = 100_000;
 
 /// Removes every key starting with `prefix`.
 fn remove_prefix(table: &mut RawTable<'_>, prefix: &[u8]) -> Result<(), StorageError> {
@@ -115,12 +120,21 @@ impl Store {
             }
         }
         txn.commit()?;
-        Ok(Store { db, codec, options })
+        Ok(Store {
+            db,
+            codec,
+            options,
+            accounts: Arc::new(AccountCache::new(ACCOUNT_CACHE_ENTRIES)),
+        })
     }
 
     /// A consistent read view of the latest committed state.
     pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
-        Ok(Snapshot::new(self.db.begin_read()?, self.codec.clone()))
+        Ok(Snapshot::new(
+            self.db.begin_read()?,
+            self.codec.clone(),
+            self.accounts.clone(),
+        ))
     }
 
     /// Writes a metadata value in its own transaction (used once, at initialisation).
@@ -173,7 +187,13 @@ impl Store {
         if !self.options.archive {
             self.prune(&txn, block)?;
         }
-        txn.commit()?;
+        // The cache learns the block's accounts before the commit makes them visible, so no
+        // snapshot that can see this block reads an older cached value.
+        self.accounts.apply(number, &block.prepared.accounts);
+        if let Err(e) = txn.commit() {
+            self.accounts.clear();
+            return Err(e.into());
+        }
         Ok(())
     }
 

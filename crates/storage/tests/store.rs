@@ -96,9 +96,14 @@ fn a_block_is_one_write_and_blocks_apply_in_order() {
         .apply_block(&block(&store, 0, 100, 1, 0), true)
         .unwrap();
     let before = store.snapshot().unwrap();
-    store
-        .apply_block(&block(&store, 1, 200, 2, 1), true)
-        .unwrap();
+    // Read (and so cache) ALICE before the next block: the cache must not serve this value
+    // to later snapshots, nor the later value to this one.
+    assert_eq!(
+        before.account(ALICE).unwrap().unwrap().balance,
+        U256::from(100)
+    );
+    let next = block(&store, 1, 200, 2, 1);
+    store.apply_block(&next, true).unwrap();
     // A reader opened before the block sees none of it, in every table.
     assert_eq!(before.last_applied().unwrap(), Some(0));
     assert!(before.header(1).unwrap().is_none());
