@@ -128,7 +128,7 @@ impl LedgerReader {
         address: Address,
         number: u64,
     ) -> Result<Option<AccountRecord>, LedgerError> {
-        Ok(self.state_at(number)?.account(address)?)
+        Ok(self.execution_state(number)?.account(address)?)
     }
 
     /// Code by hash (public for every contract).
@@ -146,7 +146,7 @@ impl LedgerReader {
         method: &str,
     ) -> Result<U256, LedgerError> {
         self.guard(address, method)?;
-        Ok(self.state_at(number)?.storage(address, slot)?)
+        Ok(self.execution_state(number)?.storage(address, slot)?)
     }
 
     /// The latest account and its proof (public for every contract).
@@ -185,10 +185,6 @@ impl LedgerReader {
     /// traces): its output must be sealed or guarded by the caller. Refused for a block older
     /// than the retained history.
     pub fn execution_state(&self, number: u64) -> Result<SnapshotState<'_>, LedgerError> {
-        self.state_at(number)
-    }
-
-    fn state_at(&self, number: u64) -> Result<SnapshotState<'_>, LedgerError> {
         let latest = self.latest()?;
         if number >= latest {
             // The head: the latest tables, without a history lookup per read.

@@ -14,7 +14,11 @@ impl EthApi {
     /// The key epoch a transaction sent now would be judged in: the epoch of the next block
     /// (its timestamp is max(parent timestamp, wall clock)).
     pub fn current_epoch(&self) -> Result<u64, RpcError> {
-        let snap = self.snapshot()?;
+        self.epoch_after(&self.snapshot()?)
+    }
+
+    /// The epoch of the block that would follow `snap`.
+    fn epoch_after(&self, snap: &txnchain_ledger::LedgerReader) -> Result<u64, RpcError> {
         let ctx = snap
             .next_block_context(self.ledger.chain())
             .map_err(errors::ledger)?;
@@ -101,7 +105,7 @@ impl EthApi {
         let (seal, signed) = match classify(&input.data) {
             Payload::Plain => (None, false),
             Payload::Envelope => {
-                let opened = match self.open_call_envelope(&input.data, req.from, input) {
+                let opened = match self.open_call_envelope(snap, &input.data, req.from, input) {
                     Ok(o) => o,
                     Err(OpenError::Rpc(e)) => return Err(e),
                     Err(OpenError::Envelope(e)) => return Err(invalid_envelope(e)),
@@ -128,7 +132,8 @@ impl EthApi {
                         number: query.block_number,
                     }));
                 }
-                let opened = match self.open_call_envelope(&query.envelope, Some(from), input) {
+                let opened = match self.open_call_envelope(snap, &query.envelope, Some(from), input)
+                {
                     Ok(o) => o,
                     Err(OpenError::Rpc(e)) => return Err(e),
                     Err(OpenError::Envelope(e)) => return Err(invalid_query(e)),
@@ -169,13 +174,14 @@ impl EthApi {
     /// tx form with the call's `nonce` or the sender's pending nonce.
     fn open_call_envelope(
         &self,
+        snap: &txnchain_ledger::LedgerReader,
         data: &[u8],
         from: Option<alloy_primitives::Address>,
         input: &txnchain_executor::env::CallInput,
     ) -> Result<txnchain_crypto::envelope::Opened, OpenError> {
         use txnchain_crypto::envelope::{Binding, Envelope};
         let env = Envelope::parse(data).map_err(OpenError::Envelope)?;
-        env.check_epoch(self.current_epoch().map_err(OpenError::Rpc)?)
+        env.check_epoch(self.epoch_after(snap).map_err(OpenError::Rpc)?)
             .map_err(OpenError::Envelope)?;
         let keys = self.ledger.network_keys().ok_or_else(|| {
             OpenError::Rpc(RpcError::server(
