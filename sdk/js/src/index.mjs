@@ -108,7 +108,8 @@ export function verifyServiceStatement(bundle) {
     throw new Error('not an Ed25519 node identity key: verify with txnchain attest verify and pin');
   }
   const identity = hexToBytes(bundle.service_identity);
-  const sig = Uint8Array.from(Buffer.from(bundle.service_statement, 'base64'));
+  const sig = Uint8Array.from(Buffer.from(bundle.service_statement ?? '', 'base64'));
+  if (identity.length !== 32 || sig.length !== 64) throw new Error('the service statement does not verify');
   const ok = ed25519.verify(sig, concat(text('txnchain-service-identity-v1'), identity), spki.slice(12));
   if (!ok) throw new Error('the service statement does not verify');
   return identity;

@@ -55,7 +55,9 @@ describe('JS SDK: attestation in JS and viem helpers', () => {
     );
     const other = Buffer.from(new Uint8Array(32).fill(5)).toString('base64');
     await assert.rejects(verifyVirtualEvidence({ ...bundle, service_identity: bytesToHex(new Uint8Array(32).fill(1)) }, { nonce }), /statement does not verify/);
-    await assert.rejects(verifyVirtualEvidence({ ...bundle, service_statement: other }, { nonce }), /./);
+    await assert.rejects(verifyVirtualEvidence({ ...bundle, service_statement: other }, { nonce }), /statement does not verify/);
+    const forgedSig = Buffer.from(new Uint8Array(64).fill(7)).toString('base64');
+    await assert.rejects(verifyVirtualEvidence({ ...bundle, service_statement: forgedSig }, { nonce }), /statement does not verify/);
     await assert.rejects(verifyVirtualEvidence({ ...bundle, platform: 'sev-snp' }), /txnchain attest verify/);
   });
 
