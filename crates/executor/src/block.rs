@@ -8,7 +8,9 @@ use revm::context::result::{EVMError, InvalidTransaction};
 use revm::{Context, InspectCommitEvm, MainBuilder, MainContext};
 use txnchain_crypto::keys::NetworkKeys;
 
-use crate::confidential::{ConfidentialInspector, REGISTRY, prepare_tx, registry_slot, split_logs};
+use crate::confidential::{
+    ConfidentialInspector, OpenedAhead, REGISTRY, prepare_tx, registry_slot, split_logs,
+};
 use txnchain_primitives::{ChainSpec, RecoveredTx, SealedHeader, StoredReceipt, TxRejection};
 use txnchain_storage::{PreparedState, Snapshot, StateChanges};
 
@@ -144,7 +146,8 @@ pub fn rejection(e: &InvalidTransaction, tx: &TxEnv, base_fee: u64, chain_id: u6
 ///
 /// With `strict`, any transaction that fails validation is an error (replaying a sealed
 /// block); otherwise it is skipped and reported (building a block). Enveloped transactions
-/// are opened with `keys` (see [`crate::confidential`]); without keys none opens.
+/// are opened with `keys` (see [`crate::confidential`]), or taken from `ahead` when they were
+/// opened there already; without keys none opens.
 pub fn execute_block<S: StateSource>(
     chain: &ChainSpec,
     ctx: &BlockContext,
@@ -152,6 +155,7 @@ pub fn execute_block<S: StateSource>(
     txs: impl IntoIterator<Item = RecoveredTx>,
     strict: bool,
     keys: Option<&NetworkKeys>,
+    ahead: Option<&OpenedAhead>,
 ) -> Result<Executed, ExecError> {
     let overlay = Overlay::new(base);
     let mut evm = Context::mainnet()
@@ -187,7 +191,7 @@ pub fn execute_block<S: StateSource>(
         let env = tx_env(&tx);
         // Opened here, after the block-space checks: a transaction the block has no room
         // for is not decrypted.
-        let prepared = prepare_tx(keys, &tx, epoch);
+        let prepared = prepare_tx(keys, &tx, epoch, ahead);
         let enveloped = prepared.result_key.is_some();
         evm.inspector.reset(prepared.top, enveloped);
         let result = match evm.inspect_tx_commit(env.clone()) {
@@ -393,7 +397,7 @@ pub fn execute_prefix<S: StateSource>(
     let epoch = chain.epoch_at(ctx.timestamp);
     for tx in txs {
         let env = tx_env(tx);
-        let prepared = prepare_tx(keys, tx, epoch);
+        let prepared = prepare_tx(keys, tx, epoch, None);
         let enveloped = prepared.result_key.is_some();
         evm.inspector.reset(prepared.top, enveloped);
         match evm.inspect_tx_commit(env.clone()) {

@@ -1,10 +1,12 @@
 //! Confidential execution (`specs/confidential.md` §2–§4) inside the EVM.
 //!
-//! - The envelope of a transaction is opened here, in execution, never at admission: the
+//! - The envelope of a transaction is judged here, in execution, never at admission: the
 //!   top-level frame's calldata (or init code) is replaced by the plaintext, so intrinsic and
 //!   floor gas are those of the envelope bytes (gas does not reveal the plaintext's zero
 //!   bytes). An envelope that does not open makes the top frame revert at once: status 0,
-//!   intrinsic gas only, nothing about the plaintext anywhere.
+//!   intrinsic gas only, nothing about the plaintext anywhere. The decryption itself may
+//!   have been done ahead, in memory, by the node's opening thread ([`OpenedAhead`]): the
+//!   outcome is the same.
 //! - Confidential contracts are recorded in replicated state: slot `address` of the registry
 //!   account [`REGISTRY`] holds 1. A contract created at the top level of an enveloped
 //!   transaction, or created by a confidential contract, is confidential; the flag is set
@@ -23,7 +25,7 @@ use revm::interpreter::{
     CallInput, CallInputs, CallOutcome, CreateInputs, CreateOutcome, Gas, InstructionResult,
     InterpreterResult, interpreter::EthInterpreter,
 };
-use txnchain_crypto::envelope::{Binding, Envelope, Payload, classify};
+use txnchain_crypto::envelope::{Binding, Envelope, Opened, Payload, classify};
 use txnchain_crypto::keys::NetworkKeys;
 use txnchain_crypto::result::{ExecutionResult, ResultKey};
 use txnchain_primitives::RecoveredTx;
@@ -232,10 +234,133 @@ pub struct Prepared {
     pub result_key: Option<ResultKey>,
 }
 
-/// Opens `tx`'s envelope if it has one, judging the epoch against `block_epoch`. Never
-/// fails: an envelope that does not open is [`TopFrame::Fail`] with a result key that only
-/// the network can derive (the sender then cannot open the result: it did not open).
-pub fn prepare_tx(keys: Option<&NetworkKeys>, tx: &RecoveredTx, block_epoch: u64) -> Prepared {
+/// Envelopes of admitted transactions opened ahead of execution, off the block path, kept in
+/// this process's memory only (plaintexts and result keys are zeroized when dropped).
+///
+/// Opening is a pure function of the envelope, the transaction's binding and the network's
+/// keys, and the transaction hash fixes the first two, so an entry is exactly what execution
+/// would compute; execution still judges the epoch against its block and opens for itself on
+/// a miss. Bounded by entry count and plaintext bytes: the oldest entries go first.
+pub struct OpenedAhead {
+    inner: parking_lot::Mutex<AheadInner>,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+#[derive(Default)]
+struct AheadInner {
+    opened: std::collections::HashMap<B256, Opened>,
+    order: std::collections::VecDeque<B256>,
+    bytes: usize,
+}
+
+/// At most this many envelopes are kept opened ahead.
+const AHEAD_MAX_ENTRIES: usize = 32_768;
+/// At most this many plaintext bytes are kept opened ahead.
+const AHEAD_MAX_BYTES: usize = 32 << 20;
+
+impl Default for OpenedAhead {
+    fn default() -> Self {
+        OpenedAhead::bounded(AHEAD_MAX_ENTRIES, AHEAD_MAX_BYTES)
+    }
+}
+
+impl std::fmt::Debug for OpenedAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedAhead")
+            .field("entries", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenedAhead {
+    fn bounded(max_entries: usize, max_bytes: usize) -> Self {
+        OpenedAhead {
+            inner: parking_lot::Mutex::new(AheadInner::default()),
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    /// Keeps the opened envelope of the transaction `hash`, evicting the oldest entries
+    /// beyond the bounds.
+    pub fn insert(&self, hash: B256, opened: Opened) {
+        let mut inner = self.inner.lock();
+        let len = opened.plaintext.len();
+        if len > self.max_bytes {
+            return;
+        }
+        if let Some(old) = inner.opened.insert(hash, opened) {
+            inner.bytes -= old.plaintext.len();
+        } else {
+            inner.order.push_back(hash);
+        }
+        inner.bytes += len;
+        while inner.bytes > self.max_bytes
+            || inner.opened.len() > self.max_entries
+            || inner.order.len() > 2 * self.max_entries
+        {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = inner.opened.remove(&oldest) {
+                inner.bytes -= gone.plaintext.len();
+            }
+        }
+    }
+
+    /// Takes the opened envelope of the transaction `hash` out, if it was opened ahead.
+    pub fn take(&self, hash: &B256) -> Option<Opened> {
+        let mut inner = self.inner.lock();
+        let opened = inner.opened.remove(hash)?;
+        inner.bytes -= opened.plaintext.len();
+        Some(opened)
+    }
+
+    /// Whether the transaction `hash` is opened ahead.
+    pub fn contains(&self, hash: &B256) -> bool {
+        self.inner.lock().opened.contains_key(hash)
+    }
+
+    /// How many envelopes are opened ahead.
+    pub fn len(&self) -> usize {
+        self.inner.lock().opened.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Opens the envelope of `tx` (whatever its epoch: execution judges that against its block),
+/// or `None` when it has none or it does not open.
+pub fn open_envelope(keys: &NetworkKeys, tx: &RecoveredTx) -> Option<Opened> {
+    use alloy_consensus::Transaction as _;
+    let env = Envelope::parse(tx.envelope().input()).ok()?;
+    env.open(&keys.epoch_key(env.epoch), keys.chain_id(), &binding(tx))
+        .ok()
+}
+
+fn binding(tx: &RecoveredTx) -> Binding {
+    use alloy_consensus::Transaction as _;
+    Binding::Tx {
+        sender: tx.sender(),
+        to: tx.envelope().to(),
+        nonce: tx.nonce(),
+    }
+}
+
+/// Opens `tx`'s envelope if it has one, judging the epoch against `block_epoch`; an envelope
+/// in `ahead` is taken from there instead of being opened again. Never fails: an envelope
+/// that does not open is [`TopFrame::Fail`] with a result key that only the network can
+/// derive (the sender then cannot open the result: it did not open).
+pub fn prepare_tx(
+    keys: Option<&NetworkKeys>,
+    tx: &RecoveredTx,
+    block_epoch: u64,
+    ahead: Option<&OpenedAhead>,
+) -> Prepared {
     use alloy_consensus::Transaction as _;
     let data = tx.envelope().input();
     match classify(data) {
@@ -247,12 +372,10 @@ pub fn prepare_tx(keys: Option<&NetworkKeys>, tx: &RecoveredTx, block_epoch: u64
             let opened = keys.and_then(|keys| {
                 let env = Envelope::parse(data).ok()?;
                 env.check_epoch(block_epoch).ok()?;
-                let binding = Binding::Tx {
-                    sender: tx.sender(),
-                    to: tx.envelope().to(),
-                    nonce: tx.nonce(),
-                };
-                env.open(&keys.epoch_key(env.epoch), keys.chain_id(), &binding)
+                if let Some(opened) = ahead.and_then(|a| a.take(&tx.hash())) {
+                    return Some(opened);
+                }
+                env.open(&keys.epoch_key(env.epoch), keys.chain_id(), &binding(tx))
                     .ok()
             });
             match opened {
@@ -279,4 +402,49 @@ pub fn seal(key: &ResultKey, success: bool, output: Bytes, private_logs: Vec<Log
     txnchain_crypto::result::seal_result(key, &result)
         .map(Bytes::from)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use txnchain_crypto::keys::{LedgerSecret, ServiceIdentity};
+    use zeroize::Zeroizing;
+
+    fn opened(keys: &NetworkKeys, len: usize) -> Opened {
+        Opened {
+            plaintext: Zeroizing::new(vec![7; len]),
+            result_key: keys.unopened_result_key(&len.to_be_bytes()),
+        }
+    }
+
+    #[test]
+    fn opened_ahead_is_bounded_by_entries_and_bytes_oldest_first() {
+        let keys = NetworkKeys::new(
+            1,
+            ServiceIdentity::from_seed(&[1; 32]),
+            LedgerSecret::from_bytes(Zeroizing::new([2; 32])),
+        );
+        let h = |n: u8| B256::repeat_byte(n);
+        let ahead = OpenedAhead::bounded(2, 100);
+        ahead.insert(h(1), opened(&keys, 10));
+        ahead.insert(h(2), opened(&keys, 10));
+        ahead.insert(h(3), opened(&keys, 10));
+        assert_eq!(ahead.len(), 2);
+        assert!(!ahead.contains(&h(1)), "the oldest goes first");
+        assert_eq!(ahead.take(&h(2)).unwrap().plaintext.len(), 10);
+        assert!(ahead.take(&h(2)).is_none(), "taken once");
+
+        // Bytes: 10 + 95 > 100 evicts the older entry.
+        ahead.insert(h(4), opened(&keys, 95));
+        assert!(!ahead.contains(&h(3)) && ahead.contains(&h(4)));
+        // Larger than the whole bound: not kept, nothing evicted for it.
+        ahead.insert(h(5), opened(&keys, 101));
+        assert!(!ahead.contains(&h(5)) && ahead.contains(&h(4)));
+        // Re-inserting a hash replaces its entry without counting it twice.
+        ahead.insert(h(4), opened(&keys, 50));
+        ahead.insert(h(6), opened(&keys, 50));
+        assert_eq!(ahead.len(), 2);
+        assert_eq!(ahead.take(&h(4)).unwrap().plaintext.len(), 50);
+    }
 }

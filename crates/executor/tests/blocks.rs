@@ -136,6 +136,7 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
         txs.clone(),
         false,
         None,
+        None,
     )
     .unwrap();
     assert_eq!(executed.transactions.len(), 2);
@@ -207,6 +208,7 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
         SnapshotState::latest(&snap),
         txs[..3].to_vec(),
         true,
+        None,
         None,
     );
     match replay {

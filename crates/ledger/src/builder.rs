@@ -158,6 +158,7 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
         txs,
         false,
         ledger.network_keys().map(|k| &**k),
+        ledger.opened_ahead(),
     )?;
     for skipped in &executed.skipped {
         if skipped.why.is_permanent() {

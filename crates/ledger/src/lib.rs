@@ -14,6 +14,8 @@
 //! - [`pipeline`]: the [`BlockLog`] seam consensus implements; [`Ledger::apply_proposal`]
 //!   (a block this node built) and [`Ledger::apply_committed`] (a block from elsewhere:
 //!   re-executed, every root compared). Notifications fire only from apply.
+//! - `opener`: admitted envelopes opened ahead of the block path on their own thread, for
+//!   the builder's execution to take (see [`Ledger::with_network_keys`]).
 //! - [`reader`]: the read side, [`Ledger::reader`] — one snapshot for the RPC, REST and the
 //!   x402 adapter, with the confidentiality policy hook on every state read.
 
@@ -22,6 +24,7 @@ pub mod builder;
 mod error;
 pub mod genesis;
 pub mod mempool;
+mod opener;
 pub mod pipeline;
 pub mod reader;
 

@@ -84,6 +84,7 @@ pub struct Ledger {
     durable_apply: bool,
     lane: WriteLane,
     keys: Option<Arc<NetworkKeys>>,
+    opener: Option<crate::opener::Opener>,
 }
 
 impl Ledger {
@@ -109,14 +110,26 @@ impl Ledger {
             lane: WriteLane::start()
                 .map_err(|e| LedgerError::Stopped(format!("cannot start the write thread: {e}")))?,
             keys: None,
+            opener: None,
         })
     }
 
     /// Executes confidential transactions with the network's keys (without them, every
-    /// envelope fails to open).
-    pub fn with_network_keys(mut self, keys: Arc<NetworkKeys>) -> Self {
+    /// envelope fails to open), opening admitted envelopes ahead of the block path on a
+    /// thread of their own ([`crate::opener`]).
+    pub fn with_network_keys(mut self, keys: Arc<NetworkKeys>) -> Result<Self, LedgerError> {
+        let opener =
+            crate::opener::Opener::start(keys.clone(), self.pool.clone()).map_err(|e| {
+                LedgerError::Stopped(format!("cannot start the envelope opening thread: {e}"))
+            })?;
         self.keys = Some(keys);
-        self
+        self.opener = Some(opener);
+        Ok(self)
+    }
+
+    /// The envelopes of admitted transactions opened so far, for the builder's execution.
+    pub fn opened_ahead(&self) -> Option<&txnchain_executor::confidential::OpenedAhead> {
+        self.opener.as_ref().map(|o| &**o.ahead())
     }
 
     /// The network's keys, when this node has them.
@@ -168,21 +181,30 @@ impl Ledger {
     /// Admits a decoded transaction into the pool after every check ([`Validator`]
     /// (crate::admission::Validator)) against the last committed state. Returns its hash.
     pub fn submit(&self, tx: RecoveredTx) -> Result<B256, LedgerError> {
-        self.pool.admit(tx, &self.store.snapshot()?, false)
+        self.admit(tx, false)
+    }
+
+    fn admit(&self, tx: RecoveredTx, local: bool) -> Result<B256, LedgerError> {
+        let Some(opener) = &self.opener else {
+            return self.pool.admit(tx, &self.store.snapshot()?, local);
+        };
+        let offered = tx.clone();
+        let hash = self.pool.admit(tx, &self.store.snapshot()?, local)?;
+        opener.offer(&offered);
+        Ok(hash)
     }
 
     /// Decodes raw EIP-2718 bytes (recovering the sender) and submits them: the one path
     /// from bytes off the network to the pool (`eth_sendRawTransaction`, the in-process x402
     /// chain). `local`: see [`submit_local`](Self::submit_local).
     pub fn submit_raw(&self, raw: &[u8], local: bool) -> Result<B256, LedgerError> {
-        let tx = RecoveredTx::decode(raw)?;
-        self.pool.admit(tx, &self.store.snapshot()?, local)
+        self.admit(RecoveredTx::decode(raw)?, local)
     }
 
     /// [`submit`](Self::submit) for a transaction the node signs itself (x402 settlements):
     /// the pool never evicts it to make room for another.
     pub fn submit_local(&self, tx: RecoveredTx) -> Result<B256, LedgerError> {
-        self.pool.admit(tx, &self.store.snapshot()?, true)
+        self.admit(tx, true)
     }
 
     /// Committed blocks, in order, as they are applied.
@@ -236,6 +258,13 @@ impl Ledger {
         drop(snap);
         self.store.apply_block(&write, self.durable_apply)?;
         self.pool.remove_committed(&write.transactions);
+        if let Some(opener) = &self.opener {
+            // Opened ahead but executed before the builder took them (a race with the
+            // opening thread): no longer needed.
+            for tx in &write.transactions {
+                opener.ahead().take(&tx.hash());
+            }
+        }
         let number = write.header.header.number;
         let _ = self.events.send(Arc::new(CommittedBlock {
             header: write.header,
@@ -266,6 +295,7 @@ impl Ledger {
             block.transactions.iter().cloned(),
             true,
             self.keys.as_deref(),
+            None,
         )?;
         let (header, prepared) = seal_block(&ctx, &executed, snap)?;
         compare_roots(&block.header.header, &header.header)?;

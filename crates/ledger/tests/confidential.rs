@@ -78,7 +78,8 @@ fn chain() -> Chain {
     let ledger = Arc::new(
         Ledger::new(genesis.spec.clone(), store, pool, true)
             .unwrap()
-            .with_network_keys(keys.clone()),
+            .with_network_keys(keys.clone())
+            .unwrap(),
     );
     Chain { dir, ledger, keys }
 }
@@ -361,4 +362,90 @@ fn confidential_contracts_publish_only_through_the_public_log_precompile() {
         .map(|l| (l.address, l.topics()[0]))
         .collect();
     assert_eq!(topics, vec![(plain, secret_topic), (plain, announced)]);
+}
+
+/// Envelopes of admitted transactions are opened ahead, off the block path; the block takes
+/// them from there, and the outcome is exactly that of opening in execution: same receipts,
+/// same sealed results (the control chain admits straight into its pool, so nothing is
+/// opened ahead there).
+#[test]
+fn envelopes_opened_ahead_give_the_same_outcome() {
+    let ahead = chain();
+    let control = chain();
+    let signers = dev_keys(DEV_MNEMONIC, 2).unwrap();
+    let (alice, bob) = (&signers[0], &signers[1]);
+    let (env, _) = ahead.envelope(alice.address(), None, 0, &token_initcode("Ahead"));
+    let token = ahead
+        .run(tx(alice, 0, None, env.clone()))
+        .contract_address()
+        .unwrap();
+    assert_eq!(
+        control.run(tx(alice, 0, None, env)).contract_address(),
+        Some(token)
+    );
+
+    // Three transfers and one envelope made for another nonce (it does not open).
+    let mut txs = Vec::new();
+    let mut keys = Vec::new();
+    for nonce in 1..=3u64 {
+        let (env, key) = ahead.envelope(
+            alice.address(),
+            Some(token),
+            nonce,
+            &transfer(bob.address(), nonce),
+        );
+        txs.push(tx(alice, nonce, Some(token), env));
+        keys.push(key);
+    }
+    let (bad, _) = ahead.envelope(
+        alice.address(),
+        Some(token),
+        99,
+        &transfer(bob.address(), 9),
+    );
+    txs.push(tx(alice, 4, Some(token), bad));
+    for t in &txs {
+        ahead.ledger.submit(t.clone()).unwrap();
+        let snap = control.ledger.store().snapshot().unwrap();
+        control
+            .ledger
+            .pool()
+            .admit(t.clone(), &snap, false)
+            .unwrap();
+    }
+    let opened = ahead
+        .ledger
+        .opened_ahead()
+        .expect("a ledger with keys opens ahead");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !txs[..3].iter().all(|t| opened.contains(&t.hash())) {
+        assert!(std::time::Instant::now() < deadline, "not opened ahead");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let control_opened = control.ledger.opened_ahead().unwrap();
+    assert!(!txs.iter().any(|t| control_opened.contains(&t.hash())));
+
+    let block = common::commit_block(&ahead.ledger).unwrap();
+    let control_block = common::commit_block(&control.ledger).unwrap();
+    assert_eq!(block.transactions.len(), 4);
+    assert!(
+        !txs.iter().any(|t| opened.contains(&t.hash())),
+        "the block took every opened envelope"
+    );
+    let receipts = |c: &Chain, n: u64| {
+        let snap = c.ledger.store().snapshot().unwrap();
+        snap.block_receipts(n).unwrap().unwrap()
+    };
+    assert_eq!(
+        receipts(&ahead, block.number()),
+        receipts(&control, control_block.number())
+    );
+    for (t, key) in txs.iter().zip(&keys) {
+        let sealed = ahead.sealed(t.hash());
+        assert_eq!(sealed, control.sealed(t.hash()));
+        let result = open_result(key, &sealed).unwrap();
+        assert_eq!(result.output.as_ref(), U256::from(1).to_be_bytes::<32>());
+    }
+    assert_eq!(ahead.sealed(txs[3].hash()), control.sealed(txs[3].hash()));
+    assert!(!receipts(&ahead, block.number())[3].success);
 }

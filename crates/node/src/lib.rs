@@ -216,7 +216,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let spec = config.genesis.spec.clone();
     let pool = Arc::new(Mempool::new(PoolLimits::default(), &spec));
     let ledger = Arc::new(
-        Ledger::new(spec.clone(), store.clone(), pool, true)?.with_network_keys(keys.clone()),
+        Ledger::new(spec.clone(), store.clone(), pool, true)?.with_network_keys(keys.clone())?,
     );
     let head = *ledger.head().borrow();
     tracing::info!(%genesis_hash, head, chain_id = spec.chain_id, data_dir = %dir.display(), "chain opened");
