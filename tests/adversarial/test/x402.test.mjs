@@ -609,7 +609,11 @@ describe('txnchain node --x402-facilitator (dev genesis, key from a file)', () =
     const nonce1 = await nonceOf(node.url, node.settlementAddress);
     const okFlood = (run.result?.answers ?? []).filter((a) => a.json?.success === true).map((a) => a.json.transaction);
     const settled = [...okFlood, ...run.health.paidProbeTransactions];
-    const receipts = await Promise.all(settled.map((h) => receiptOf(node.url, h)));
+    // In chunks: the node allows 128 concurrent requests per client, and up to ~200 settled.
+    const receipts = [];
+    for (let i = 0; i < settled.length; i += 32) {
+      receipts.push(...(await Promise.all(settled.slice(i, i + 32).map((h) => receiptOf(node.url, h)))));
+    }
     const cost = receipts.reduce((sum, r) => sum + BigInt(r.gasUsed) * BigInt(r.effectiveGasPrice), 0n);
     if (run.result) {
       const kinds = {};
