@@ -52,8 +52,7 @@ impl Opener {
 
     /// Offers an admitted transaction: queued for opening if it carries an envelope.
     pub(crate) fn offer(&self, tx: &RecoveredTx) {
-        use alloy_consensus::Transaction as _;
-        if classify(tx.envelope().input()) != Payload::Envelope {
+        if !is_envelope(tx) {
             return;
         }
         match self.queue.try_send(tx.clone()) {
@@ -68,4 +67,10 @@ impl Opener {
     pub(crate) fn ahead(&self) -> &Arc<OpenedAhead> {
         &self.ahead
     }
+}
+
+/// Whether `tx`'s calldata is an envelope (judged from its first five bytes).
+pub(crate) fn is_envelope(tx: &RecoveredTx) -> bool {
+    use alloy_consensus::Transaction as _;
+    classify(tx.envelope().input()) == Payload::Envelope
 }

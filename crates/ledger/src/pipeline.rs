@@ -185,7 +185,11 @@ impl Ledger {
     }
 
     fn admit(&self, tx: RecoveredTx, local: bool) -> Result<B256, LedgerError> {
-        let Some(opener) = &self.opener else {
+        let Some(opener) = self
+            .opener
+            .as_ref()
+            .filter(|_| crate::opener::is_envelope(&tx))
+        else {
             return self.pool.admit(tx, &self.store.snapshot()?, local);
         };
         let offered = tx.clone();
