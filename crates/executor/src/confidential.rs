@@ -322,14 +322,8 @@ impl OpenedAhead {
         self.inner.lock().opened.contains_key(hash)
     }
 
-    /// How many envelopes are opened ahead.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.inner.lock().opened.len()
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -337,18 +331,19 @@ impl OpenedAhead {
 /// or `None` when it has none or it does not open.
 pub fn open_envelope(keys: &NetworkKeys, tx: &RecoveredTx) -> Option<Opened> {
     use alloy_consensus::Transaction as _;
-    let env = Envelope::parse(tx.envelope().input()).ok()?;
-    env.open(&keys.epoch_key(env.epoch), keys.chain_id(), &binding(tx))
-        .ok()
+    open_parsed(keys, &Envelope::parse(tx.envelope().input()).ok()?, tx)
 }
 
-fn binding(tx: &RecoveredTx) -> Binding {
+/// Opens `env`, the parsed envelope of `tx`, under `tx`'s binding.
+fn open_parsed(keys: &NetworkKeys, env: &Envelope<'_>, tx: &RecoveredTx) -> Option<Opened> {
     use alloy_consensus::Transaction as _;
-    Binding::Tx {
+    let binding = Binding::Tx {
         sender: tx.sender(),
         to: tx.envelope().to(),
         nonce: tx.nonce(),
-    }
+    };
+    env.open(&keys.epoch_key(env.epoch), keys.chain_id(), &binding)
+        .ok()
 }
 
 /// Opens `tx`'s envelope if it has one, judging the epoch against `block_epoch`; an envelope
@@ -372,11 +367,9 @@ pub fn prepare_tx(
             let opened = keys.and_then(|keys| {
                 let env = Envelope::parse(data).ok()?;
                 env.check_epoch(block_epoch).ok()?;
-                if let Some(opened) = ahead.and_then(|a| a.take(&tx.hash())) {
-                    return Some(opened);
-                }
-                env.open(&keys.epoch_key(env.epoch), keys.chain_id(), &binding(tx))
-                    .ok()
+                ahead
+                    .and_then(|a| a.take(&tx.hash()))
+                    .or_else(|| open_parsed(keys, &env, tx))
             });
             match opened {
                 Some(o) => Prepared {

@@ -39,7 +39,7 @@ impl Opener {
                 for tx in rx {
                     let hash = tx.hash();
                     // Already executed (and committed), or dropped from the pool: not needed.
-                    if pool.get(&hash).is_none() || filled.contains(&hash) {
+                    if pool.get(&hash).is_none() {
                         continue;
                     }
                     if let Some(opened) = open_envelope(&keys, &tx) {
@@ -50,12 +50,9 @@ impl Opener {
         Ok(Opener { queue, ahead })
     }
 
-    /// Offers an admitted transaction: queued for opening if it carries an envelope.
-    pub(crate) fn offer(&self, tx: &RecoveredTx) {
-        if !is_envelope(tx) {
-            return;
-        }
-        match self.queue.try_send(tx.clone()) {
+    /// Offers an admitted transaction that carries an envelope ([`is_envelope`]) for opening.
+    pub(crate) fn offer(&self, tx: RecoveredTx) {
+        match self.queue.try_send(tx) {
             Ok(()) | Err(TrySendError::Full(_)) => {}
             Err(TrySendError::Disconnected(_)) => {
                 tracing::warn!("the envelope opening thread is gone");
@@ -64,7 +61,7 @@ impl Opener {
     }
 
     /// The envelopes opened so far.
-    pub(crate) fn ahead(&self) -> &Arc<OpenedAhead> {
+    pub(crate) fn ahead(&self) -> &OpenedAhead {
         &self.ahead
     }
 }

@@ -129,7 +129,7 @@ impl Ledger {
 
     /// The envelopes of admitted transactions opened so far, for the builder's execution.
     pub fn opened_ahead(&self) -> Option<&txnchain_executor::confidential::OpenedAhead> {
-        self.opener.as_ref().map(|o| &**o.ahead())
+        self.opener.as_ref().map(crate::opener::Opener::ahead)
     }
 
     /// The network's keys, when this node has them.
@@ -185,16 +185,15 @@ impl Ledger {
     }
 
     fn admit(&self, tx: RecoveredTx, local: bool) -> Result<B256, LedgerError> {
-        let Some(opener) = self
+        let offer = self
             .opener
             .as_ref()
             .filter(|_| crate::opener::is_envelope(&tx))
-        else {
-            return self.pool.admit(tx, &self.store.snapshot()?, local);
-        };
-        let offered = tx.clone();
+            .map(|opener| (opener, tx.clone()));
         let hash = self.pool.admit(tx, &self.store.snapshot()?, local)?;
-        opener.offer(&offered);
+        if let Some((opener, tx)) = offer {
+            opener.offer(tx);
+        }
         Ok(hash)
     }
 
