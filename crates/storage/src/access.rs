@@ -14,7 +14,7 @@ pub(crate) fn stored_key(codec: &dyn TableCodec, t: Table, parts: &[&[u8]]) -> V
     let mut out = Vec::with_capacity(parts.len() * 32);
     for part in parts {
         match t.class {
-            Class::Public => out.extend_from_slice(part),
+            Class::Public | Class::SealedByBlock => out.extend_from_slice(part),
             Class::Confidential => codec.key_part(t.name, part, &mut out),
         }
     }
@@ -30,7 +30,7 @@ pub(crate) fn seal<'a>(
 ) -> Result<Cow<'a, [u8]>, StorageError> {
     match t.class {
         Class::Public => Ok(Cow::Borrowed(value)),
-        Class::Confidential => Ok(codec.seal(t.name, key, value)?),
+        Class::SealedByBlock | Class::Confidential => Ok(codec.seal(t.name, key, value)?),
     }
 }
 
@@ -43,7 +43,7 @@ pub(crate) fn open<'a>(
 ) -> Result<Cow<'a, [u8]>, StorageError> {
     match t.class {
         Class::Public => Ok(Cow::Borrowed(value)),
-        Class::Confidential => Ok(codec.open(t.name, key, value)?),
+        Class::SealedByBlock | Class::Confidential => Ok(codec.open(t.name, key, value)?),
     }
 }
 

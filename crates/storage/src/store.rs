@@ -18,8 +18,11 @@ use crate::{Snapshot, StorageError};
 type RawTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 
 /// The value sealed under `meta.at_rest_check`: opening it proves the codec is the one the
-/// database was written with.
-const AT_REST_CHECK: &[u8] = b"txnchain at-rest check v1";
+/// database was written with, and its version names the layout of the tables (v2: 16-byte
+/// key parts; receipts and block changes keyed by block number in the clear).
+const AT_REST_CHECK: &[u8] = b"txnchain at-rest check v2";
+/// What every version of [`AT_REST_CHECK`] starts with.
+const AT_REST_CHECK_PREFIX: &[u8] = b"txnchain at-rest check ";
 
 /// How much history to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +103,14 @@ impl Store {
                                     .into(),
                             )
                         })?;
+                    if opened.as_ref() != AT_REST_CHECK && opened.starts_with(AT_REST_CHECK_PREFIX)
+                    {
+                        return Err(StorageError::Mismatch(
+                            "the database was written in an older at-rest layout; start from a \
+                             new data directory"
+                                .into(),
+                        ));
+                    }
                     if opened.as_ref() != AT_REST_CHECK {
                         return Err(StorageError::Mismatch(
                             "the database's at-rest check value is wrong".into(),

@@ -1,12 +1,15 @@
 //! Table definitions. Every table maps bytes to bytes; typed encoding lives in
 //! [`crate::records`].
 //!
-//! Every table is explicitly [`Class::Public`] or [`Class::Confidential`] (as CCF's `public:`
-//! maps): public tables hold only what the chain publishes anyway (headers, the block hash
-//! index, the ordering of transaction hashes, metadata) and are written as they are;
-//! confidential tables go through the store's [`TableCodec`](txnchain_crypto::at_rest::TableCodec):
-//! keys are built from parts that the codec hashes, values are sealed with the stored key as
-//! associated data.
+//! Every table is explicitly [`Class::Public`], [`Class::SealedByBlock`] or
+//! [`Class::Confidential`] (as CCF's `public:` maps): public tables hold only what the chain
+//! publishes anyway (headers, the block hash index, the ordering of transaction hashes,
+//! metadata) and are written as they are; confidential tables go through the store's
+//! [`TableCodec`](txnchain_crypto::at_rest::TableCodec): keys are built from parts that the
+//! codec hashes, values are sealed with the stored key as associated data. Tables keyed by
+//! block number seal their values the same way but keep the key in the clear: every header
+//! publishes the number, and a key that grows with the chain appends at the end of redb's
+//! B-tree instead of splitting pages at random places.
 
 use redb::TableDefinition;
 
@@ -17,6 +20,9 @@ pub(crate) type Raw = TableDefinition<'static, &'static [u8], &'static [u8]>;
 pub(crate) enum Class {
     /// Written as it is: public by design.
     Public,
+    /// Keyed by block number in the clear (public: every header carries it), values sealed.
+    /// Such tables grow at their end, as the chain does, instead of at a random place.
+    SealedByBlock,
     /// Keys hashed, values sealed.
     Confidential,
 }
@@ -33,6 +39,12 @@ impl Table {
         Table {
             name,
             class: Class::Public,
+        }
+    }
+    const fn sealed_by_block(name: &'static str) -> Self {
+        Table {
+            name,
+            class: Class::SealedByBlock,
         }
     }
     const fn confidential(name: &'static str) -> Self {
@@ -58,7 +70,7 @@ pub(crate) const BLOCK_TXS: Table = Table::public("block_txs");
 /// tx hash → block number ‖ index ‖ sender ‖ EIP-2718 bytes.
 pub(crate) const TXS: Table = Table::confidential("txs");
 /// block number → RLP list of receipts.
-pub(crate) const RECEIPTS: Table = Table::confidential("receipts");
+pub(crate) const RECEIPTS: Table = Table::sealed_by_block("receipts");
 /// address → account record.
 pub(crate) const ACCOUNTS: Table = Table::confidential("accounts");
 /// address | slot → value (two key parts, so a destroyed account's slots are one prefix).
@@ -73,7 +85,7 @@ pub(crate) const ACCOUNT_HISTORY: Table = Table::confidential("account_history")
 /// address ‖ slot | block → value after that block.
 pub(crate) const STORAGE_HISTORY: Table = Table::confidential("storage_history");
 /// block → keys written in that block (for pruning history).
-pub(crate) const BLOCK_CHANGES: Table = Table::confidential("block_changes");
+pub(crate) const BLOCK_CHANGES: Table = Table::sealed_by_block("block_changes");
 /// tx hash → sealed result of an enveloped transaction (already ciphertext for the sender;
 /// sealed again at rest like everything else).
 pub(crate) const SEALED_RESULTS: Table = Table::confidential("sealed_results");

@@ -279,6 +279,51 @@ fn a_database_opens_only_under_its_own_secret() {
 }
 
 #[test]
+fn a_database_in_the_earlier_at_rest_layout_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chain.redb");
+    {
+        let store = Store::open(&path, StoreOptions::default(), codec(1)).unwrap();
+        store
+            .apply_block(&block(&store, 0, 100, 1, 0), true)
+            .unwrap();
+    }
+    // Rewrite the check value as the v1 layout (every key hashed) sealed it.
+    let meta: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
+    let c = codec(1);
+    let mut key = Vec::new();
+    c.key_part("at_rest_check", b"check", &mut key);
+    let v1 = c
+        .seal("at_rest_check", &key, b"txnchain at-rest check v1")
+        .unwrap()
+        .into_owned();
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(meta)
+            .unwrap()
+            .insert(b"at_rest_check".as_slice(), v1.as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    match Store::open(&path, StoreOptions::default(), codec(1)) {
+        Err(StorageError::Mismatch(m)) => assert!(m.contains("older at-rest layout"), "{m}"),
+        other => panic!("expected a mismatch, got {:?}", other.map(|_| ())),
+    }
+    // The refused open left the check value as it was.
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(&path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let stored = txn
+        .open_table(meta)
+        .unwrap()
+        .get(b"at_rest_check".as_slice())
+        .unwrap()
+        .map(|v| v.value().to_vec());
+    assert_eq!(stored, Some(v1));
+}
+
+#[test]
 fn a_destroyed_contract_takes_its_whole_storage_trie_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(
