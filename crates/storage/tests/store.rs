@@ -258,16 +258,20 @@ fn the_file_holds_no_state_in_the_clear() {
     assert_eq!(roots[0], roots[1]);
 }
 
-#[test]
-fn a_database_opens_only_under_its_own_secret() {
+/// A database in a temporary directory holding block 0, written under ledger secret 1.
+fn one_block_under_secret_1() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chain.redb");
-    {
-        let store = Store::open(&path, StoreOptions::default(), codec(1)).unwrap();
-        store
-            .apply_block(&block(&store, 0, 100, 1, 0), true)
-            .unwrap();
-    }
+    let store = Store::open(&path, StoreOptions::default(), codec(1)).unwrap();
+    store
+        .apply_block(&block(&store, 0, 100, 1, 0), true)
+        .unwrap();
+    (dir, path)
+}
+
+#[test]
+fn a_database_opens_only_under_its_own_secret() {
+    let (_dir, path) = one_block_under_secret_1();
     match Store::open(&path, StoreOptions::default(), codec(2)) {
         Err(StorageError::Mismatch(m)) => assert!(m.contains("another ledger secret"), "{m}"),
         other => panic!("expected a mismatch, got {:?}", other.map(|_| ())),
@@ -280,14 +284,7 @@ fn a_database_opens_only_under_its_own_secret() {
 
 #[test]
 fn a_database_in_the_earlier_at_rest_layout_is_refused_and_left_as_it_was() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("chain.redb");
-    {
-        let store = Store::open(&path, StoreOptions::default(), codec(1)).unwrap();
-        store
-            .apply_block(&block(&store, 0, 100, 1, 0), true)
-            .unwrap();
-    }
+    let (_dir, path) = one_block_under_secret_1();
     // Rewrite the check value as the v1 layout (every key hashed) sealed it.
     let meta: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
     let c = codec(1);
