@@ -18,11 +18,14 @@ use crate::{Snapshot, StorageError};
 type RawTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
 
 /// The value sealed under `meta.at_rest_check`: opening it proves the codec is the one the
-/// database was written with, and its version names the layout of the tables (v2: 16-byte
-/// key parts; receipts and block changes keyed by block number in the clear).
-const AT_REST_CHECK: &[u8] = b"txnchain at-rest check v2";
-/// What every version of [`AT_REST_CHECK`] starts with.
-const AT_REST_CHECK_PREFIX: &[u8] = b"txnchain at-rest check ";
+/// database was written with.
+const AT_REST_CHECK: &[u8] = b"txnchain at-rest check v1";
+
+/// Layout of the tables, in the clear under `meta.at_rest_layout` and read before anything is
+/// opened (a layout changes how keys are encoded, so a check value written in another one
+/// would not open at all): 2 = 16-byte key parts, receipts and block changes keyed by block
+/// number in the clear. Databases of layout 1 (32-byte key parts) never wrote the entry.
+const AT_REST_LAYOUT: u64 = 2;
 
 /// How much history to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,8 +96,20 @@ impl Store {
             let existing = meta
                 .get(b"at_rest_check".as_slice())?
                 .map(|v| v.value().to_vec());
-            match existing {
-                Some(sealed) => {
+            let layout = crate::snapshot::meta_u64(
+                meta.get(b"at_rest_layout".as_slice())?
+                    .map(|v| v.value().to_vec())
+                    .as_deref(),
+            )?;
+            match (existing, layout) {
+                (Some(_), layout) if layout != Some(AT_REST_LAYOUT) => {
+                    return Err(StorageError::Mismatch(format!(
+                        "the database was written in at-rest layout {}, this build reads layout \
+                         {AT_REST_LAYOUT}; start from a new data directory",
+                        layout.unwrap_or(1)
+                    )));
+                }
+                (Some(sealed), _) => {
                     let opened = access::open(&*codec, tables::AT_REST_CHECK, &key, &sealed)
                         .map_err(|_| {
                             StorageError::Mismatch(
@@ -103,21 +118,13 @@ impl Store {
                                     .into(),
                             )
                         })?;
-                    if opened.as_ref() != AT_REST_CHECK && opened.starts_with(AT_REST_CHECK_PREFIX)
-                    {
-                        return Err(StorageError::Mismatch(
-                            "the database was written in an older at-rest layout; start from a \
-                             new data directory"
-                                .into(),
-                        ));
-                    }
                     if opened.as_ref() != AT_REST_CHECK {
                         return Err(StorageError::Mismatch(
                             "the database's at-rest check value is wrong".into(),
                         ));
                     }
                 }
-                None => {
+                (None, _) => {
                     if meta.get(b"last_applied".as_slice())?.is_some() {
                         return Err(StorageError::Mismatch(
                             "the database predates encryption at rest; start from a new data \
@@ -127,6 +134,10 @@ impl Store {
                     }
                     let sealed = access::seal(&*codec, tables::AT_REST_CHECK, &key, AT_REST_CHECK)?;
                     meta.insert(b"at_rest_check".as_slice(), sealed.as_ref())?;
+                    meta.insert(
+                        b"at_rest_layout".as_slice(),
+                        AT_REST_LAYOUT.to_be_bytes().as_slice(),
+                    )?;
                 }
             }
         }

@@ -282,42 +282,61 @@ fn a_database_opens_only_under_its_own_secret() {
     assert_eq!(balance_at(&store, None).unwrap(), U256::from(100));
 }
 
-#[test]
-fn a_database_in_the_earlier_at_rest_layout_is_refused_and_left_as_it_was() {
-    let (_dir, path) = one_block_under_secret_1();
-    // Rewrite the check value as the v1 layout (every key hashed) sealed it.
+/// Sets (or, with `None`, deletes) `meta.at_rest_layout` of a closed database, as a build of
+/// another layout left it, and returns the meta table's entries afterwards.
+fn rewrite_layout(path: &std::path::Path, layout: Option<u64>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let meta: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
-    let c = codec(1);
-    let mut key = Vec::new();
-    c.key_part("at_rest_check", b"check", &mut key);
-    let v1 = c
-        .seal("at_rest_check", &key, b"txnchain at-rest check v1")
-        .unwrap()
-        .into_owned();
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
     {
-        let db = redb::Database::open(&path).unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.open_table(meta)
-            .unwrap()
-            .insert(b"at_rest_check".as_slice(), v1.as_slice())
-            .unwrap();
-        txn.commit().unwrap();
+        let mut t = txn.open_table(meta).unwrap();
+        match layout {
+            Some(l) => t
+                .insert(b"at_rest_layout".as_slice(), l.to_be_bytes().as_slice())
+                .map(|_| ())
+                .unwrap(),
+            None => t.remove(b"at_rest_layout".as_slice()).map(|_| ()).unwrap(),
+        }
     }
-    match Store::open(&path, StoreOptions::default(), codec(1)) {
-        Err(StorageError::Mismatch(m)) => assert!(m.contains("older at-rest layout"), "{m}"),
-        other => panic!("expected a mismatch, got {:?}", other.map(|_| ())),
-    }
-    // The refused open left the check value as it was.
-    use redb::ReadableDatabase;
-    let db = redb::Database::open(&path).unwrap();
+    txn.commit().unwrap();
+    meta_entries(&db)
+}
+
+fn meta_entries(db: &redb::Database) -> Vec<(Vec<u8>, Vec<u8>)> {
+    use redb::{ReadableDatabase, ReadableTable};
+    let meta: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
     let txn = db.begin_read().unwrap();
-    let stored = txn
-        .open_table(meta)
+    txn.open_table(meta)
         .unwrap()
-        .get(b"at_rest_check".as_slice())
+        .iter()
         .unwrap()
-        .map(|v| v.value().to_vec());
-    assert_eq!(stored, Some(v1));
+        .map(|e| {
+            let (k, v) = e.unwrap();
+            (k.value().to_vec(), v.value().to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn a_database_in_another_at_rest_layout_is_refused_and_left_as_it_was() {
+    // Layout 1 never wrote the entry (and sealed its check under a 32-byte key, which would
+    // not open here); a later layout writes its own number.
+    for (layout, named) in [(None, "layout 1,"), (Some(3), "layout 3,")] {
+        let (_dir, path) = one_block_under_secret_1();
+        let before = rewrite_layout(&path, layout);
+        match Store::open(&path, StoreOptions::default(), codec(1)) {
+            Err(StorageError::Mismatch(m)) => {
+                assert!(m.contains(named) && m.contains("reads layout 2"), "{m}");
+            }
+            other => panic!("expected a mismatch, got {:?}", other.map(|_| ())),
+        }
+        let db = redb::Database::open(&path).unwrap();
+        assert_eq!(
+            meta_entries(&db),
+            before,
+            "the refused open wrote nothing to meta"
+        );
+    }
 }
 
 #[test]
