@@ -74,6 +74,16 @@ pub(crate) struct Processed {
     pub(crate) subscriptions: Vec<PendingSubscription>,
 }
 
+impl Processed {
+    /// The answer when processing itself failed (a worker thread died): `-32603`, id `null`.
+    pub(crate) fn internal_error() -> Self {
+        single(encode_error(
+            NULL_ID,
+            &RpcError::internal("message processing failed"),
+        ))
+    }
+}
+
 /// Everything a message needs to be processed.
 pub(crate) struct CallEnv<'a, Ctx> {
     pub(crate) module: &'a RpcModule<Ctx>,

@@ -40,6 +40,7 @@ pub(crate) struct ServerMetrics {
     pub(crate) invalid_request: AtomicU64,
     pub(crate) parse_error: AtomicU64,
     pub(crate) http_requests: AtomicU64,
+    pub(crate) large_messages: AtomicU64,
     pub(crate) ws_connections_total: AtomicU64,
     pub(crate) ws_connections_active: AtomicI64,
     pub(crate) connections_rejected: AtomicU64,
@@ -96,7 +97,7 @@ impl ServerMetrics {
             );
         }
 
-        let counters: [(&str, &str, &AtomicU64); 7] = [
+        let counters: [(&str, &str, &AtomicU64); 8] = [
             (
                 "txnchain_rpc_unknown_method_total",
                 "Calls of methods that are not registered.",
@@ -116,6 +117,11 @@ impl ServerMetrics {
                 "txnchain_rpc_http_requests_total",
                 "HTTP POST requests accepted for processing.",
                 &self.http_requests,
+            ),
+            (
+                "txnchain_rpc_large_messages_total",
+                "Messages over the large-message size, processed in the large-message lane.",
+                &self.large_messages,
             ),
             (
                 "txnchain_rpc_ws_connections_total",

@@ -78,6 +78,12 @@ pub struct ServerConfig {
     pub max_ws_connections_per_client: usize,
     /// Largest WebSocket message (geth: 32 MiB); a larger one closes the connection.
     pub max_ws_message_bytes: usize,
+    /// A message (HTTP body or WebSocket frame) larger than this is parsed and dispatched on
+    /// a blocking thread, not on the async workers that answer every other client, and at
+    /// most [`ServerConfig::max_large_messages`] of them at a time; the rest wait their turn.
+    pub large_message_bytes: usize,
+    /// Large messages processed at the same time (at least 1).
+    pub max_large_messages: usize,
     /// Subscriptions per WebSocket connection; further subscribes get a `-32000` error.
     pub max_subscriptions_per_connection: usize,
     /// Messages queued for one WebSocket client before [`ServerConfig::slow_consumer`] applies.
@@ -116,6 +122,8 @@ impl Default for ServerConfig {
             max_ws_connections: 1024,
             max_ws_connections_per_client: 64,
             max_ws_message_bytes: 32 * 1024 * 1024,
+            large_message_bytes: 256 * 1024,
+            max_large_messages: 1,
             max_subscriptions_per_connection: 128,
             ws_outbound_queue: 1024,
             ws_max_in_flight: 64,
@@ -135,6 +143,8 @@ struct ServerState<Ctx> {
     config: Arc<ServerConfig>,
     http_requests: Arc<Quota>,
     ws_connections: Arc<Quota>,
+    /// Permits of the large-message lane ([`ServerConfig::large_message_bytes`]).
+    large_messages: Arc<Semaphore>,
     next_conn_id: AtomicU64,
 }
 
@@ -189,6 +199,52 @@ impl<Ctx> ServerState<Ctx> {
     }
 }
 
+impl<Ctx: Send + Sync + 'static> ServerState<Ctx> {
+    /// Processes one transport message. Small ones run here, on the async worker. A large one
+    /// (megabytes of JSON take tens of milliseconds to scan and decode) waits for a permit of
+    /// the large-message lane and runs on a blocking thread, so a few clients sending huge
+    /// bodies hold at most that many threads and the workers keep answering everyone else.
+    async fn process(
+        self: &Arc<Self>,
+        info: &Arc<ConnectionInfo>,
+        subs: Option<&Arc<Subscriptions>>,
+        body: Bytes,
+    ) -> dispatch::Processed {
+        if body.len() <= self.config.large_message_bytes {
+            let env = CallEnv {
+                module: &self.module,
+                ctx: &self.ctx,
+                config: &self.config,
+                subs,
+                info,
+            };
+            return dispatch::process(&env, &body).await;
+        }
+        ServerMetrics::inc(&self.metrics().large_messages);
+        // The semaphore is never closed.
+        let Ok(permit) = Arc::clone(&self.large_messages).acquire_owned().await else {
+            return dispatch::Processed::internal_error();
+        };
+        let st = Arc::clone(self);
+        let info = Arc::clone(info);
+        let subs = subs.cloned();
+        let runtime = tokio::runtime::Handle::current();
+        let lane = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let env = CallEnv {
+                module: &st.module,
+                ctx: &st.ctx,
+                config: &st.config,
+                subs: subs.as_ref(),
+                info: &info,
+            };
+            runtime.block_on(dispatch::process(&env, &body))
+        });
+        lane.await
+            .unwrap_or_else(|_| dispatch::Processed::internal_error())
+    }
+}
+
 /// Build the JSON-RPC router: `POST /` serves JSON-RPC over HTTP, `GET /` with
 /// `Upgrade: websocket` opens a JSON-RPC WebSocket, a plain `GET /` answers an empty
 /// 200 (geth's health check). Merge it with the node's other routes; serve it with
@@ -213,6 +269,7 @@ pub fn router<Ctx: Send + Sync + 'static>(
             config.max_ws_connections,
             config.max_ws_connections_per_client,
         ),
+        large_messages: Arc::new(Semaphore::new(config.max_large_messages.max(1))),
         config: Arc::new(config),
         next_conn_id: AtomicU64::new(0),
     });
@@ -353,14 +410,7 @@ async fn http_post<Ctx: Send + Sync + 'static>(
         Err(BodyError::Read(_)) => return plain(StatusCode::BAD_REQUEST, "read error"),
     };
     ServerMetrics::inc(&st.metrics().http_requests);
-    let env = CallEnv {
-        module: &st.module,
-        ctx: &st.ctx,
-        config: &st.config,
-        subs: None,
-        info: &info,
-    };
-    let processed = dispatch::process(&env, &body).await;
+    let processed = st.process(&info, None, body).await;
     let body = processed.response.unwrap_or_default();
     ([(CONTENT_TYPE, "application/json")], body).into_response()
 }
@@ -487,14 +537,7 @@ async fn run_ws<Ctx: Send + Sync + 'static>(
         let shared = Arc::clone(&shared);
         let info = Arc::clone(&info);
         tokio::spawn(async move {
-            let env = CallEnv {
-                module: &st.module,
-                ctx: &st.ctx,
-                config: &st.config,
-                subs: Some(&shared.subs),
-                info: &info,
-            };
-            let processed = dispatch::process(&env, &data).await;
+            let processed = st.process(&info, Some(&shared.subs), data).await;
             drop(permit);
             if let Some(resp) = processed.response
                 && tx.send(resp).await.is_err()

@@ -688,3 +688,64 @@ async fn metrics_are_rendered() {
         "unknown names must not become labels"
     );
 }
+
+/// A `test_sleep` call padded to `bytes` with a member the server ignores.
+fn padded_sleep(id: u64, ms: u64, bytes: usize) -> String {
+    let pad = "p".repeat(bytes);
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"test_sleep","params":[{ms}],"pad":"{pad}"}}"#)
+}
+
+#[tokio::test]
+async fn large_messages_take_turns_in_their_lane_while_small_ones_are_answered() {
+    let s = start(ServerConfig {
+        large_message_bytes: 64 * 1024,
+        max_large_messages: 1,
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = s.url();
+    let started = Instant::now();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    for id in [1u64, 2] {
+        let (url, body, done) = (
+            url.clone(),
+            padded_sleep(id, 400, 100 * 1024),
+            done_tx.clone(),
+        );
+        tokio::spawn(async move {
+            let text = call(&url, &body).await;
+            let _ = done.send((id, text, started.elapsed()));
+        });
+    }
+    // A small call sent while the large ones are in their lane is answered before either.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let small = call(
+        &url,
+        r#"{"jsonrpc":"2.0","id":3,"method":"test_add","params":[1,2]}"#,
+    )
+    .await;
+    assert_eq!(small, r#"{"jsonrpc":"2.0","id":3,"result":3}"#);
+    let small_at = started.elapsed();
+    let mut large = Vec::new();
+    for _ in 0..2 {
+        large.push(done_rx.recv().await.unwrap());
+    }
+    for (id, text, at) in &large {
+        assert_eq!(
+            text,
+            &format!(r#"{{"jsonrpc":"2.0","id":{id},"result":400}}"#)
+        );
+        assert!(
+            *at > small_at,
+            "large call {id} answered at {at:?}, the small one at {small_at:?}"
+        );
+    }
+    // One permit: the second large call started only when the first was done.
+    let last = large.iter().map(|(_, _, at)| *at).max().unwrap();
+    assert!(
+        last >= Duration::from_millis(800),
+        "both large calls done after {last:?}: they ran together"
+    );
+    let m = s.module.render_prometheus();
+    assert!(m.contains("txnchain_rpc_large_messages_total 2"), "{m}");
+}

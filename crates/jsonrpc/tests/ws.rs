@@ -494,3 +494,40 @@ async fn ws_origin_checked_against_cors_list() {
         .insert("origin", "https://good.example".parse().unwrap());
     assert!(tokio_tungstenite::connect_async(req).await.is_ok());
 }
+
+#[tokio::test]
+async fn large_frames_are_answered_from_the_large_message_lane() {
+    let s = start(ServerConfig {
+        large_message_bytes: 16 * 1024,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut ws = connect(&s.ws_url()).await;
+    let pad = "p".repeat(64 * 1024);
+    send(
+        &mut ws,
+        &format!(r#"{{"jsonrpc":"2.0","id":9,"method":"test_add","params":[2,3],"pad":"{pad}"}}"#),
+    )
+    .await;
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"jsonrpc": "2.0", "id": 9, "result": 5})
+    );
+    // A subscription made by a large frame delivers like any other.
+    send(
+        &mut ws,
+        &format!(r#"{{"jsonrpc":"2.0","id":10,"method":"test_subscribe","params":["ticks",2],"pad":"{pad}"}}"#),
+    )
+    .await;
+    let id = recv(&mut ws).await["result"].as_str().unwrap().to_owned();
+    for i in 0..2 {
+        let n = recv(&mut ws).await;
+        assert_eq!(n["params"]["subscription"], json!(id));
+        assert_eq!(n["params"]["result"], json!(i));
+    }
+    assert!(
+        s.module
+            .render_prometheus()
+            .contains("txnchain_rpc_large_messages_total 2")
+    );
+}

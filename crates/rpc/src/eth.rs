@@ -338,12 +338,14 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
     });
     reg_heavy!(m, "eth_getLogs", |api, p, call| {
         p.check_max(1)?;
+        crate::filters::refuse_oversized_filter(&p, 0)?;
         let f: Filter = p.required(0)?;
         to_value(api.get_logs(&f, call.deadline)?)
     });
     // A filter can be megabytes of JSON: decode it on the call workers, not the runtime.
     reg_heavy!(m, "eth_newFilter", |api, p, call| {
         p.check_max(1)?;
+        crate::filters::refuse_oversized_filter(&p, 0)?;
         let f: Filter = p.required(0)?;
         to_value(api.new_log_filter(f, call.client())?)
     });

@@ -19,7 +19,7 @@ use alloy_rpc_types_eth::{Filter, FilterBlockOption, Log};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
 use txnchain_http::{ClientKey, Quota, QuotaGuard};
-use txnchain_jsonrpc::RpcError;
+use txnchain_jsonrpc::{Params, RpcError};
 
 use crate::api::EthApi;
 use crate::convert::{self, Position};
@@ -30,6 +30,118 @@ const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
 pub(crate) const MAX_ADDRESSES: usize = 1000;
 /// geth's `maxSubTopics`.
 pub(crate) const MAX_SUB_TOPICS: usize = 1000;
+
+/// Refuses positional parameter `idx`, a log filter, when its address list or a topic position
+/// is longer than geth accepts, before anything decodes it: the lists are counted, stopping at
+/// the first one over its limit, so a request naming 90,000 addresses costs the scan of 1,001
+/// of them, never a 90,000-entry set. Call it before decoding the filter.
+pub(crate) fn refuse_oversized_filter(p: &Params, idx: usize) -> Result<(), RpcError> {
+    match p.get_raw(idx)?.and_then(over_limits) {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
+    }
+}
+
+/// The refusal of a filter whose address list or a topic position is longer than geth accepts,
+/// found without decoding the filter. Anything else (including malformed JSON) is left to the
+/// decoder, which reports it with its own message.
+fn over_limits(json: &str) -> Option<RpcError> {
+    use serde::Deserialize;
+    use serde::de::{self, IgnoredAny, SeqAccess, Visitor};
+
+    const OVER_ADDRESSES: &str = "exceed max addresses";
+    const OVER_SUB_TOPICS: &str = "exceed max sub topics";
+
+    /// A value or a list of values, counted against `MAX` without being decoded.
+    struct Counted<const MAX: usize, const ADDRESSES: bool>;
+    impl<'de, const MAX: usize, const ADDRESSES: bool> Deserialize<'de> for Counted<MAX, ADDRESSES> {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V<const MAX: usize, const ADDRESSES: bool>;
+            impl<'de, const MAX: usize, const ADDRESSES: bool> Visitor<'de> for V<MAX, ADDRESSES> {
+                type Value = Counted<MAX, ADDRESSES>;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a value or a list")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    let mut n = 0usize;
+                    while seq.next_element::<IgnoredAny>()?.is_some() {
+                        n += 1;
+                        if n > MAX {
+                            return Err(de::Error::custom(if ADDRESSES {
+                                OVER_ADDRESSES
+                            } else {
+                                OVER_SUB_TOPICS
+                            }));
+                        }
+                    }
+                    Ok(Counted)
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                    Ok(Counted)
+                }
+                fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                    Ok(Counted)
+                }
+                fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                    Ok(Counted)
+                }
+            }
+            d.deserialize_any(V::<MAX, ADDRESSES>)
+        }
+    }
+
+    #[derive(Deserialize)]
+    struct Shape {
+        #[serde(default)]
+        #[allow(dead_code)]
+        address: Option<Counted<MAX_ADDRESSES, true>>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        topics: Option<Topics>,
+    }
+    /// The topic positions: each one counted against `MAX_SUB_TOPICS`, and never more
+    /// positions decoded than a log can have topics plus one (the decoder refuses those).
+    struct Topics;
+    impl<'de> Deserialize<'de> for Topics {
+        fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Topics;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a list of topic positions")
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                    let mut n = 0usize;
+                    while seq
+                        .next_element::<Counted<MAX_SUB_TOPICS, false>>()?
+                        .is_some()
+                    {
+                        n += 1;
+                        if n > 4 {
+                            // Too many positions: the decoder has the message for it.
+                            return Err(de::Error::custom("too many topic positions"));
+                        }
+                    }
+                    Ok(Topics)
+                }
+                fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                    Ok(Topics)
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    let e = serde_json::from_str::<Shape>(json).err()?;
+    let message = e.to_string();
+    if message.starts_with(OVER_ADDRESSES) {
+        Some(RpcError::invalid_params(OVER_ADDRESSES))
+    } else if message.starts_with(OVER_SUB_TOPICS) {
+        Some(RpcError::invalid_params(OVER_SUB_TOPICS))
+    } else {
+        None
+    }
+}
 
 /// Refuses filters larger than geth accepts, with geth's messages (`-32602`).
 pub(crate) fn check_filter(f: &Filter) -> Result<(), RpcError> {
@@ -293,5 +405,49 @@ impl EthApi {
             }
         };
         self.get_logs(&filter, deadline)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hexes(n: usize, bytes: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| format!("0x{:0width$x}", i, width = bytes * 2))
+            .collect()
+    }
+
+    fn refusal(v: serde_json::Value) -> Option<String> {
+        over_limits(&v.to_string()).map(|e| e.message)
+    }
+
+    #[test]
+    fn lists_over_the_limits_are_refused_before_decoding() {
+        let over = refusal(json!({"fromBlock": "0x0", "address": hexes(90_000, 20)}));
+        assert_eq!(over.as_deref(), Some("exceed max addresses"));
+        let over = refusal(json!({"address": hexes(1001, 20)}));
+        assert_eq!(over.as_deref(), Some("exceed max addresses"));
+        let over = refusal(json!({"topics": [null, hexes(1001, 32)]}));
+        assert_eq!(over.as_deref(), Some("exceed max sub topics"));
+    }
+
+    #[test]
+    fn filters_within_the_limits_are_left_to_the_decoder() {
+        for ok in [
+            json!({}),
+            json!({"address": null, "topics": null}),
+            json!({"address": hexes(1, 20)[0]}),
+            json!({"address": hexes(1000, 20), "topics": [hexes(1000, 32)]}),
+            json!({"topics": [null, hexes(1, 32)[0], [hexes(1, 32)[0], null], []]}),
+            // Malformed or too many positions: the decoder's message, not this check's.
+            json!({"address": 7}),
+            json!({"topics": [null, null, null, null, null]}),
+            json!([1, 2]),
+        ] {
+            assert_eq!(refusal(ok.clone()), None, "{ok}");
+        }
+        assert_eq!(over_limits(r#"{"address": ["0x00", "#), None);
     }
 }

@@ -33,10 +33,13 @@ pub(crate) async fn subscribe(
         }
         "logs" => {
             // A filter can be megabytes of JSON: decode it off the async runtime.
-            let filter: Filter = tokio::task::spawn_blocking(move || params.optional(1))
-                .await
-                .map_err(|e| RpcError::internal(e.to_string()))??
-                .unwrap_or_default();
+            let filter: Filter = tokio::task::spawn_blocking(move || {
+                crate::filters::refuse_oversized_filter(&params, 1)?;
+                params.optional(1)
+            })
+            .await
+            .map_err(|e| RpcError::internal(e.to_string()))??
+            .unwrap_or_default();
             crate::filters::check_filter(&filter)?;
             // Every block costs each logs subscription a match: count them per client.
             let quota = api
