@@ -26,7 +26,7 @@ mod tables;
 pub use error::StorageError;
 pub use records::{AccountRecord, BlockWrite, PreparedState, StateChanges, TrieKey, TxLocation};
 pub use snapshot::Snapshot;
-pub use store::{Store, StoreOptions};
+pub use store::{Store, StoreOptions, StoreSavepoint};
 pub use tables::CONFIDENTIAL_TABLES;
 pub use txnchain_crypto::at_rest::{AtRestCodec, PlainCodec, TableCodec};
 

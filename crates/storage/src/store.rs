@@ -51,6 +51,27 @@ impl Default for StoreOptions {
     }
 }
 
+/// A state of the database [`Store::restore`] can go back to.
+pub struct StoreSavepoint {
+    savepoint: redb::Savepoint,
+    last_applied: Option<u64>,
+}
+
+impl StoreSavepoint {
+    /// The last block applied when the savepoint was taken.
+    pub fn last_applied(&self) -> Option<u64> {
+        self.last_applied
+    }
+}
+
+impl std::fmt::Debug for StoreSavepoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSavepoint")
+            .field("last_applied", &self.last_applied)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The node's database.
 pub struct Store {
     db: Database,
@@ -157,6 +178,42 @@ impl Store {
             self.codec.clone(),
             self.accounts.clone(),
         ))
+    }
+
+    /// Marks the current committed state so that [`Store::restore`] can bring the whole
+    /// database back to it (the dev chain's `evm_snapshot`). Held in memory only, by redb:
+    /// while it lives, pages freed after it are kept, so the file grows until it is dropped.
+    pub fn savepoint(&self) -> Result<StoreSavepoint, StorageError> {
+        let txn = self.db.begin_write()?;
+        let savepoint = txn.ephemeral_savepoint().map_err(redb::Error::from)?;
+        let last_applied = meta_u64(
+            txn.open_table(tables::META.def())?
+                .get(b"last_applied".as_slice())?
+                .map(|v| v.value().to_vec())
+                .as_deref(),
+        )?;
+        // Committed, not aborted: an abort releases the savepoints the transaction took.
+        txn.commit()?;
+        Ok(StoreSavepoint {
+            savepoint,
+            last_applied,
+        })
+    }
+
+    /// Brings every table back to `savepoint`, in one fsynced write transaction: the blocks
+    /// applied since are gone as if never written. Savepoints taken after it become invalid.
+    pub fn restore(&self, savepoint: &StoreSavepoint) -> Result<(), StorageError> {
+        let mut txn = self.db.begin_write()?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(redb::Error::from)?;
+        txn.restore_savepoint(&savepoint.savepoint)
+            .map_err(redb::Error::from)?;
+        // Every cached account may be newer than the restored state.
+        self.accounts.clear();
+        let committed = txn.commit();
+        self.accounts.clear();
+        committed?;
+        Ok(())
     }
 
     /// Writes a metadata value in its own transaction (used once, at initialisation).
