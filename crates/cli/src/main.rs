@@ -186,6 +186,15 @@ struct DevArgs {
     /// Use this geth-style genesis JSON instead of the generated one (dev keys still sign).
     #[arg(long)]
     genesis: Option<PathBuf>,
+    /// Sends answer at admission, not once their transaction is committed; blocks are still
+    /// cut as soon as there is work (what `node` does). `evm_setAutomine` switches at run time.
+    #[arg(long)]
+    no_automine: bool,
+    /// Answer `web3_clientVersion` with this instead of `txnchain/v…`. Tools that gate their
+    /// dev-node helpers on the client name (hardhat-network-helpers accepts names starting
+    /// with `anvil`, `HardhatNetwork` or `zksync`) need e.g. `anvil/txnchain`.
+    #[arg(long, value_name = "NAME")]
+    client_version: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -367,6 +376,12 @@ fn main() -> anyhow::Result<()> {
                     genesis,
                     dev_signers: keys,
                     block_interval: c.block_interval,
+                    client_version: a.client_version,
+                    mining: Some(if a.no_automine {
+                        txnchain_node::MiningMode::OnDemand
+                    } else {
+                        txnchain_node::MiningMode::Automine
+                    }),
                     archive: c.archive,
                     cors_origins: Some(vec!["*".into()]),
                     tee: a.tee.tee.unwrap_or(txnchain_tee::TeeChoice::Virtual),
@@ -389,6 +404,8 @@ fn main() -> anyhow::Result<()> {
                     genesis,
                     dev_signers: vec![],
                     block_interval: c.block_interval,
+                    client_version: None,
+                    mining: None,
                     archive: c.archive,
                     cors_origins: None,
                     tee: a.tee.tee.unwrap_or_default(),

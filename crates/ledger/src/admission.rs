@@ -146,13 +146,18 @@ impl Validator {
 
     /// Every check against committed state `snap`: the stateless ones, then the sender
     /// (EIP-3607, relaxed by EIP-7702 for delegated accounts). Returns what the pool needs to
-    /// know of the sender.
-    pub fn check(&self, tx: &RecoveredTx, snap: &Snapshot) -> Result<SenderState, LedgerError> {
+    /// know of the sender. `clock` stamps the block the transaction would land in (for the envelope's epoch).
+    pub fn check(
+        &self,
+        tx: &RecoveredTx,
+        snap: &Snapshot,
+        clock: &crate::BlockClock,
+    ) -> Result<SenderState, LedgerError> {
         let last = snap.last_applied()?.unwrap_or(0);
         let next_block = last.saturating_add(1);
         self.check_stateless(tx, next_block)?;
         let parent_time = snap.header(last)?.map_or(0, |h| h.header.timestamp);
-        self.check_envelope(tx, crate::builder::next_timestamp(parent_time))?;
+        self.check_envelope(tx, clock.next_timestamp(parent_time))?;
         let account = snap.account(tx.sender())?;
         if let Some(acc) = account
             && acc.code_hash != KECCAK256_EMPTY

@@ -34,6 +34,13 @@ pub enum LedgerError {
         /// The oldest block with state.
         oldest: u64,
     },
+    /// `evm_snapshot` with [`MAX_SAVEPOINTS`](crate::savepoints::MAX_SAVEPOINTS) snapshots
+    /// already held.
+    #[error("too many snapshots held ({0}): revert to an earlier one to release the later ones")]
+    TooManySavepoints(usize),
+    /// A `dev` mining request could not be served.
+    #[error("mining: {0}")]
+    Mining(String),
     /// The node is shutting down or the pipeline stopped.
     #[error("pipeline stopped: {0}")]
     Stopped(String),

@@ -16,20 +16,27 @@
 //!   re-executed, every root compared). Notifications fire only from apply.
 //! - `opener`: admitted envelopes opened ahead of the block path on their own thread, for
 //!   the builder's execution to take (see [`Ledger::with_network_keys`]).
+//! - [`clock`]: the timestamps blocks get (shifted by time travel in `dev`); [`mining`]: when
+//!   blocks are cut in `dev` (automine, manual `evm_mine`).
 //! - [`reader`]: the read side, [`Ledger::reader`] — one snapshot for the RPC, REST and the
 //!   x402 adapter, with the confidentiality policy hook on every state read.
 
 pub mod admission;
 pub mod builder;
+pub mod clock;
 mod error;
 pub mod genesis;
 pub mod mempool;
+pub mod mining;
 mod opener;
 pub mod pipeline;
 pub mod reader;
+pub mod savepoints;
 
 pub use builder::{BlockMode, Builder};
+pub use clock::BlockClock;
 pub use error::LedgerError;
 pub use mempool::{Mempool, PoolLimits};
+pub use mining::{MiningControl, MiningMode, StatePatch};
 pub use pipeline::{BlockLog, CommittedBlock, Ledger, LocalLog, Proposal};
 pub use reader::LedgerReader;

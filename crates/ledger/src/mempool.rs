@@ -132,8 +132,9 @@ impl Mempool {
         tx: RecoveredTx,
         snap: &Snapshot,
         local: bool,
+        clock: &crate::BlockClock,
     ) -> Result<B256, LedgerError> {
-        let state = self.validator.check(&tx, snap)?;
+        let state = self.validator.check(&tx, snap, clock)?;
         let hash = tx.hash();
         self.add(tx, state, local)?;
         Ok(hash)
@@ -338,6 +339,12 @@ impl Mempool {
                 inner.senders.remove(&tx.sender());
             }
         }
+    }
+
+    /// Empties the pool (the dev chain's `evm_revert`: the state they were admitted against
+    /// is gone).
+    pub fn clear(&self) {
+        *self.inner.lock() = Inner::default();
     }
 
     /// A pooled transaction by hash.

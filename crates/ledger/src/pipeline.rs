@@ -12,7 +12,7 @@ use txnchain_executor::{SnapshotState, execute_block, seal_block};
 use txnchain_primitives::{ChainSpec, RecoveredTx, SealedBlock, SealedHeader, StoredReceipt};
 use txnchain_storage::{BlockWrite, Store};
 
-use crate::{LedgerError, Mempool};
+use crate::{BlockClock, LedgerError, Mempool};
 
 /// A block as subscribers see it once it is committed and applied.
 #[derive(Debug, Clone)]
@@ -85,6 +85,8 @@ pub struct Ledger {
     lane: WriteLane,
     keys: Option<Arc<NetworkKeys>>,
     opener: Option<crate::opener::Opener>,
+    clock: Arc<BlockClock>,
+    savepoints: Mutex<crate::savepoints::Savepoints>,
 }
 
 impl Ledger {
@@ -111,6 +113,8 @@ impl Ledger {
                 .map_err(|e| LedgerError::Stopped(format!("cannot start the write thread: {e}")))?,
             keys: None,
             opener: None,
+            clock: Arc::new(BlockClock::new()),
+            savepoints: Mutex::new(crate::savepoints::Savepoints::default()),
         })
     }
 
@@ -157,6 +161,11 @@ impl Ledger {
             .map_err(|_| LedgerError::Stopped("a write-path job panicked".into()))
     }
 
+    /// The clock the next blocks are stamped with (shifted by time travel in `dev`).
+    pub fn clock(&self) -> &Arc<BlockClock> {
+        &self.clock
+    }
+
     /// The chain specification.
     pub fn chain(&self) -> &ChainSpec {
         &self.chain
@@ -170,7 +179,10 @@ impl Ledger {
     /// The read side for clients outside execution (RPC, REST, the x402 adapter): one
     /// consistent snapshot with the confidentiality policy hook applied to every state read.
     pub fn reader(&self) -> Result<crate::LedgerReader, LedgerError> {
-        Ok(crate::LedgerReader::new(self.store.snapshot()?))
+        Ok(crate::LedgerReader::new(
+            self.store.snapshot()?,
+            self.clock.clone(),
+        ))
     }
 
     /// The pool.
@@ -190,7 +202,9 @@ impl Ledger {
             .as_ref()
             .filter(|_| crate::opener::is_envelope(&tx))
             .map(|opener| (opener, tx.clone()));
-        let hash = self.pool.admit(tx, &self.store.snapshot()?, local)?;
+        let hash = self
+            .pool
+            .admit(tx, &self.store.snapshot()?, local, &self.clock)?;
         if let Some((opener, tx)) = offer {
             opener.offer(tx);
         }
@@ -218,6 +232,41 @@ impl Ledger {
     /// The number of the last applied block.
     pub fn head(&self) -> watch::Receiver<u64> {
         self.head.subscribe()
+    }
+
+    /// Takes a snapshot of the chain as last applied (`evm_snapshot`): see
+    /// [`crate::savepoints`]. Returns its id.
+    pub fn take_savepoint(&self) -> Result<u64, LedgerError> {
+        let _guard = self.apply_lock.lock();
+        let mut savepoints = self.savepoints.lock();
+        if savepoints.is_full() {
+            return Err(LedgerError::TooManySavepoints(
+                crate::savepoints::MAX_SAVEPOINTS,
+            ));
+        }
+        let held = crate::savepoints::Held {
+            store: self.store.savepoint()?,
+            clock: self.clock.state(),
+        };
+        Ok(savepoints.insert(held))
+    }
+
+    /// Brings the chain back to snapshot `id` (`evm_revert`): the blocks applied since are
+    /// gone from the store, the pool is emptied, the clock's shift is put back. Returns the
+    /// head it went back to, or `None` when `id` is unknown or already spent (nothing
+    /// changes). Run it on the write lane, so no block is being built on the state it drops.
+    pub fn revert_to_savepoint(&self, id: u64) -> Result<Option<u64>, LedgerError> {
+        let _guard = self.apply_lock.lock();
+        let Some(held) = self.savepoints.lock().take(id) else {
+            return Ok(None);
+        };
+        self.store.restore(&held.store)?;
+        self.pool.clear();
+        self.clock.restore(held.clock);
+        let head = held.store.last_applied().unwrap_or(0);
+        self.head.send_replace(head);
+        tracing::info!(snapshot = id, head, "reverted to snapshot");
+        Ok(Some(head))
     }
 
     /// Applies a committed block this node did not build: re-executes it on the parent state
@@ -261,6 +310,7 @@ impl Ledger {
         drop(snap);
         self.store.apply_block(&write, self.durable_apply)?;
         self.pool.remove_committed(&write.transactions);
+        self.clock.block_committed(write.header.header.timestamp);
         if let Some(opener) = &self.opener {
             // Opened ahead but executed before the builder took them (a race with the
             // opening thread): no longer needed.

@@ -19,16 +19,19 @@ use txnchain_executor::{BlockContext, SnapshotState};
 use txnchain_primitives::{ChainSpec, RecoveredTx, SealedHeader, StoredReceipt};
 use txnchain_storage::{AccountRecord, Snapshot, TxLocation};
 
-use crate::LedgerError;
+use std::sync::Arc;
+
+use crate::{BlockClock, LedgerError};
 
 /// One consistent read of committed state.
 pub struct LedgerReader {
     snap: Snapshot,
+    clock: Arc<BlockClock>,
 }
 
 impl LedgerReader {
-    pub(crate) fn new(snap: Snapshot) -> Self {
-        Self { snap }
+    pub(crate) fn new(snap: Snapshot, clock: Arc<BlockClock>) -> Self {
+        Self { snap, clock }
     }
 
     /// The last applied block (0 before any).
@@ -81,7 +84,7 @@ impl LedgerReader {
 
     /// The context the next block will have (what a call "now" runs in).
     pub fn next_block_context(&self, chain: &ChainSpec) -> Result<BlockContext, LedgerError> {
-        crate::builder::next_block_context(chain, &self.snap)
+        crate::builder::next_block_context(chain, &self.snap, &self.clock)
     }
 
     /// Whether `address` is a confidential contract. The flag never changes once set, so the

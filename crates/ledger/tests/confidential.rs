@@ -87,7 +87,12 @@ fn chain() -> Chain {
 impl Chain {
     fn epoch(&self) -> u64 {
         let snap = self.ledger.store().snapshot().unwrap();
-        let ctx = txnchain_ledger::builder::next_block_context(self.ledger.chain(), &snap).unwrap();
+        let ctx = txnchain_ledger::builder::next_block_context(
+            self.ledger.chain(),
+            &snap,
+            self.ledger.clock(),
+        )
+        .unwrap();
         self.ledger.chain().epoch_at(ctx.timestamp)
     }
 
@@ -410,7 +415,7 @@ fn envelopes_opened_ahead_give_the_same_outcome() {
         control
             .ledger
             .pool()
-            .admit(t.clone(), &snap, false)
+            .admit(t.clone(), &snap, false, control.ledger.clock())
             .unwrap();
     }
     let opened = ahead

@@ -24,6 +24,8 @@ use txnchain_primitives::GenesisConfig;
 use txnchain_rpc::{EthApi, EthApiConfig};
 use txnchain_storage::{Store, StoreOptions};
 
+pub use txnchain_ledger::MiningMode;
+
 /// Errors starting or running a node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -62,6 +64,11 @@ pub struct NodeConfig {
     pub dev_signers: Vec<PrivateKeySigner>,
     /// Block cadence.
     pub block_interval: Duration,
+    /// `dev` mining: automine, on demand or manual, switchable over JSON-RPC (`evm_mine`,
+    /// `evm_setAutomine`, time travel); `None` outside `dev`, where none of it is served.
+    pub mining: Option<MiningMode>,
+    /// `web3_clientVersion` (default `txnchain/v<version>`).
+    pub client_version: Option<String>,
     /// Keep all historical state.
     pub archive: bool,
     /// CORS origins for the RPC (`["*"]` in dev).
@@ -228,6 +235,17 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         log,
         BlockMode::from_interval(config.block_interval),
     );
+    let (builder, mining) = match config.mining {
+        Some(mode) => {
+            let (control, requests) = txnchain_ledger::MiningControl::new(mode);
+            tracing::info!(
+                ?mode,
+                "dev mining (evm_setAutomine, evm_mine and time travel served)"
+            );
+            (builder.with_mining(requests), Some(control))
+        }
+        None => (builder, None),
+    };
     let mut tasks = vec![tokio::spawn(builder.run(shutdown_rx.clone()))];
 
     let eth = &config.limits.eth;
@@ -235,8 +253,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let api = EthApi::new(
         ledger.clone(),
         EthApiConfig {
-            client_version: format!("txnchain/v{}", env!("CARGO_PKG_VERSION")),
+            client_version: config
+                .client_version
+                .clone()
+                .unwrap_or_else(|| format!("txnchain/v{}", env!("CARGO_PKG_VERSION"))),
             dev_signers: config.dev_signers.clone(),
+            mining: mining.clone(),
             gas_cap: eth.gas_cap,
             evm_timeout: eth.evm_timeout,
             max_log_range: eth.max_log_range,
@@ -250,6 +272,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         },
     )?;
     let mut public_module = txnchain_rpc::module().map_err(NodeError::Rpc)?;
+    if mining.is_some() {
+        public_module
+            .merge(txnchain_rpc::dev_module().map_err(NodeError::Rpc)?)
+            .map_err(|e| NodeError::Rpc(e.to_string()))?;
+    }
     if !config.admin_methods_public {
         let hidden = public_module.retain(|m| !txnchain_rpc::admin_only(m));
         tracing::info!(
@@ -316,7 +343,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     ));
     let admin_addr = match config.admin_listen {
         Some(admin) => {
-            let module = Arc::new(txnchain_rpc::module().map_err(NodeError::Rpc)?);
+            let mut module = txnchain_rpc::module().map_err(NodeError::Rpc)?;
+            if mining.is_some() {
+                module
+                    .merge(txnchain_rpc::dev_module().map_err(NodeError::Rpc)?)
+                    .map_err(|e| NodeError::Rpc(e.to_string()))?;
+            }
+            let module = Arc::new(module);
             let router = txnchain_jsonrpc::router(module, api, server_config);
             let listener = tokio::net::TcpListener::bind(admin).await?;
             let bound = listener.local_addr()?;

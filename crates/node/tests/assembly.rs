@@ -21,6 +21,8 @@ fn config(admin: bool, public_admin_methods: bool) -> NodeConfig {
         genesis,
         dev_signers: keys,
         block_interval: Duration::from_millis(10),
+        mining: None,
+        client_version: None,
         archive: false,
         cors_origins: None,
         tee: txnchain_tee::TeeChoice::Virtual,

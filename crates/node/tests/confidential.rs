@@ -163,6 +163,8 @@ async fn a_client_encrypts_to_the_attested_network_and_only_it_reads_results() {
         genesis,
         dev_signers: keys.clone(),
         block_interval: Duration::from_millis(10),
+        mining: None,
+        client_version: None,
         archive: false,
         cors_origins: None,
         tee: txnchain_tee::TeeChoice::Virtual,

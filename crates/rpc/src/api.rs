@@ -49,6 +49,8 @@ pub struct EthApiConfig {
     pub max_log_subscriptions_per_client: usize,
     /// The workers that run calls, traces and log scans.
     pub exec: PoolLimits,
+    /// The `dev` builder's mining control (automine, `evm_mine`); `None` outside `dev`.
+    pub mining: Option<Arc<txnchain_ledger::MiningControl>>,
 }
 
 impl Default for EthApiConfig {
@@ -66,6 +68,7 @@ impl Default for EthApiConfig {
             max_log_subscriptions: 4_096,
             max_log_subscriptions_per_client: 256,
             exec: PoolLimits::for_this_machine(),
+            mining: None,
         }
     }
 }

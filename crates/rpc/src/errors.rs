@@ -63,9 +63,9 @@ pub(crate) fn ledger(e: LedgerError) -> RpcError {
         LedgerError::Rejected(r) => rejection(r),
         LedgerError::Storage(s) => storage(s),
         LedgerError::Exec(x) => exec(x),
-        e @ (LedgerError::Confidential { .. } | LedgerError::StatePruned { .. }) => {
-            RpcError::server(e.to_string())
-        }
+        e @ (LedgerError::Confidential { .. }
+        | LedgerError::StatePruned { .. }
+        | LedgerError::TooManySavepoints(_)) => RpcError::server(e.to_string()),
         other => RpcError::internal(other.to_string()),
     }
 }

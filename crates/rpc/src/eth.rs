@@ -229,10 +229,19 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         let req: TransactionRequest = p.required(0)?;
         to_value(api.access_list(req, p.optional(1)?, &api.limits(&call))?)
     });
-    reg_blocking!(m, "eth_sendRawTransaction", |api, p| {
+    // Under automine (dev) a send answers once its transaction is committed.
+    reg!(m, "eth_sendRawTransaction", |api, p| {
         p.check_max(1)?;
         let raw: Bytes = p.required(0)?;
-        to_value(api.send_raw(&raw)?)
+        let blocks = api.automine_watch();
+        let sender = Arc::clone(&api);
+        let hash = tokio::task::spawn_blocking(move || sender.send_raw(&raw))
+            .await
+            .map_err(|e| RpcError::internal(format!("handler failed: {e}")))??;
+        if let Some(blocks) = blocks {
+            api.await_automine(hash, blocks).await;
+        }
+        to_value(hash)
     });
     reg!(m, "eth_sendRawTransactionSync", |api, p| {
         p.check_max(2)?;
@@ -243,11 +252,24 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
                 .await?,
         )
     });
-    reg_heavy!(m, "eth_sendTransaction", |api, p, call| {
-        p.check_max(1)?;
-        let req: TransactionRequest = p.required(0)?;
-        to_value(api.send_transaction(req, &api.limits(&call))?)
-    });
+    m.method_with_ctx(
+        "eth_sendTransaction",
+        |api: Arc<EthApi>, p: Params, call: CallCtx| async move {
+            p.check_max(1)?;
+            let req: TransactionRequest = p.required(0)?;
+            let blocks = api.automine_watch();
+            let sender = Arc::clone(&api);
+            let limits = api.limits(&call);
+            let hash = api
+                .heavy(&call, move || sender.send_transaction(req, &limits))
+                .await?;
+            if let Some(blocks) = blocks {
+                api.await_automine(hash, blocks).await;
+            }
+            to_value(hash)
+        },
+    )
+    .map_err(|e| e.to_string())?;
     reg!(m, "personal_sign", |api, p| {
         p.check_max(3)?;
         let data: Bytes = p.required(0)?;

@@ -11,6 +11,7 @@ mod confidential;
 mod convert;
 mod debug;
 mod dev;
+mod dev_methods;
 mod errors;
 mod eth;
 mod filters;
@@ -21,4 +22,5 @@ mod state;
 mod subs;
 
 pub use api::{EthApi, EthApiConfig};
+pub use dev_methods::dev_module;
 pub use eth::{admin_only, module};

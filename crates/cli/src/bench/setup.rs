@@ -42,6 +42,8 @@ impl Spawned {
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("dev")
             .args(["--port", "0", "--accounts", &accounts.to_string()])
+            // Pipelined clients: sends answer at admission, as on a `node`.
+            .arg("--no-automine")
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(extra)

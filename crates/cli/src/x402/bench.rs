@@ -173,6 +173,8 @@ pub(crate) async fn run(a: X402BenchArgs) -> anyhow::Result<()> {
                 genesis,
                 dev_signers: vec![],
                 block_interval: a.block_interval,
+                mining: None,
+                client_version: None,
                 archive: false,
                 cors_origins: None,
                 tee: txnchain_tee::TeeChoice::Virtual,
