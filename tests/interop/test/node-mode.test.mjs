@@ -55,6 +55,29 @@ describe('txnchain node --genesis (no dev accounts)', () => {
     assertRpcError(await rpcResponse(node.url, 'eth_sign', [from, '0x1234']), -32000, 'unknown account');
   });
 
+  it('serves none of the dev methods: mining, time travel, snapshots, state setup (-32601)', async () => {
+    for (const [method, params] of [
+      ['evm_mine', []],
+      ['anvil_mine', ['0x2']],
+      ['hardhat_mine', ['0x2']],
+      ['evm_setAutomine', [false]],
+      ['hardhat_getAutomine', []],
+      ['anvil_getAutomine', []],
+      ['evm_increaseTime', [3600]],
+      ['evm_setNextBlockTimestamp', [4102444800]],
+      ['evm_snapshot', []],
+      ['evm_revert', ['0x0']],
+      ['anvil_setBalance', [account.address, '0x1']],
+      ['hardhat_setBalance', [account.address, '0x1']],
+      ['anvil_setNonce', [account.address, '0x9']],
+      ['anvil_setCode', [account.address, '0x00']],
+      ['anvil_setStorageAt', [account.address, '0x0', '0x' + '00'.repeat(32)]],
+    ]) {
+      assertRpcError(await rpcResponse(node.url, method, params), -32601, `the method ${method} does not exist/is not available`, method);
+    }
+    assert.equal(await client.getBlockNumber(), 0n, 'nothing was mined');
+  });
+
   it('commits transactions signed by a funded key', async () => {
     const to = randomAddress();
     const hash = await wallet.sendTransaction({ to, value: 1234n });
