@@ -91,9 +91,10 @@ struct LimitArgs {
     /// Threads that run calls, traces and log scans for clients (default: cores - 1, at least 1).
     #[arg(long)]
     rpc_call_threads: Option<usize>,
-    /// Largest block range of eth_getLogs.
-    #[arg(long, default_value_t = 10_000)]
-    rpc_max_log_range: u64,
+    /// Largest block range of eth_getLogs (default: 10,000 in `node`; none in `dev`, as on
+    /// anvil, where the scan is bounded by --rpc-evm-timeout and --rpc-max-logs alone).
+    #[arg(long)]
+    rpc_max_log_range: Option<u64>,
     /// Most results of eth_getLogs.
     #[arg(long, default_value_t = 10_000)]
     rpc_max_logs: usize,
@@ -115,7 +116,8 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self) -> txnchain_node::Limits {
+    /// The limits of a `dev` node (`dev`) or of a `node`.
+    fn limits(&self, dev: bool) -> txnchain_node::Limits {
         let mut l = txnchain_node::Limits::default();
         if let Some(n) = self.max_connections {
             l.serve.max_connections = n;
@@ -128,7 +130,11 @@ impl LimitArgs {
         if let Some(t) = self.rpc_call_threads {
             l.eth.exec_threads = t;
         }
-        l.eth.max_log_range = self.rpc_max_log_range;
+        l.eth.max_log_range = match self.rpc_max_log_range {
+            Some(n) => n,
+            None if dev => u64::MAX,
+            None => 10_000,
+        };
         l.eth.max_logs = self.rpc_max_logs;
         l.eth.max_filters_per_client = self.max_filters_per_ip;
         l
@@ -389,7 +395,7 @@ fn main() -> anyhow::Result<()> {
                     x402: Some(txnchain_node::x402::X402Config::dev()?),
                     admin_listen: c.admin_listen,
                     admin_methods_public: true,
-                    limits: c.limits.limits(),
+                    limits: c.limits.limits(true),
                 })
                 .await
             }
@@ -413,7 +419,7 @@ fn main() -> anyhow::Result<()> {
                     x402,
                     admin_listen: c.admin_listen,
                     admin_methods_public: false,
-                    limits: c.limits.limits(),
+                    limits: c.limits.limits(false),
                 })
                 .await
             }
@@ -431,4 +437,30 @@ fn main() -> anyhow::Result<()> {
             Command::Send(args) => confidential::send(args).await,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn limits(args: &[&str]) -> txnchain_node::Limits {
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Command::Dev(a) => a.common.limits.limits(true),
+            Command::Node(a) => a.common.limits.limits(false),
+            _ => panic!("not a node command"),
+        }
+    }
+
+    #[test]
+    fn log_range_is_unlimited_in_dev_and_10000_in_node_unless_set() {
+        assert_eq!(limits(&["txnchain", "dev"]).eth.max_log_range, u64::MAX);
+        let node = ["txnchain", "node", "--genesis", "g.json"];
+        assert_eq!(limits(&node).eth.max_log_range, 10_000);
+        let set = ["txnchain", "dev", "--rpc-max-log-range", "50"];
+        assert_eq!(limits(&set).eth.max_log_range, 50);
+        assert_eq!(limits(&["txnchain", "dev"]).eth.max_logs, 10_000);
+    }
 }

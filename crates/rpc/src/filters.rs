@@ -295,14 +295,12 @@ impl EthApi {
                     {
                         out.push(log);
                         if out.len() > self.config.max_logs {
-                            return Err(RpcError::custom(
-                                -32005,
-                                format!(
-                                    "query returned more than {} results",
-                                    self.config.max_logs
-                                ),
-                                None,
-                            ));
+                            // -32000, not the -32005 some providers use: clients
+                            // (cast, alloy) take -32005 for a rate limit and retry.
+                            return Err(RpcError::server(format!(
+                                "query returned more than {} results",
+                                self.config.max_logs
+                            )));
                         }
                     }
                 }
@@ -369,7 +367,7 @@ impl EthApi {
                 if from > latest {
                     return Ok(serde_json::Value::Array(vec![]));
                 }
-                let to = latest.min(from + self.config.max_log_range - 1);
+                let to = latest.min(from.saturating_add(self.config.max_log_range - 1));
                 f.cursor = to;
                 drop(map);
                 let logs = self.logs_in_range(&snap, &filter, from, to, deadline)?;

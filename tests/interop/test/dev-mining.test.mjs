@@ -306,3 +306,25 @@ describe('txnchain dev --no-automine --client-version', () => {
     assert.equal(await v.publicClient.getBalance({ address: to }), 5n);
   });
 });
+
+describe('txnchain dev --rpc-max-logs 3: too many results', () => {
+  let node, v;
+
+  before(async () => {
+    node = await startNode({ extraArgs: ['--rpc-max-logs', '3'] });
+    v = viemClients(node);
+  });
+  after(async () => {
+    await node?.destroy();
+  });
+
+  it('answers -32000 (not -32005, which cast and alloy retry as a rate limit) and serves a range within the limit', async () => {
+    const wallet = v.wallet(9);
+    const { address, abi } = await deployTestToken(v.publicClient, wallet);
+    for (let i = 0; i < 4; i++) await wallet.writeContract({ address, abi, functionName: 'transfer', args: [randomAddress(), 1n] });
+    const res = await rpcResponse(node.url, 'eth_getLogs', [{ address, fromBlock: '0x0', toBlock: 'latest' }]);
+    assertRpcError(res, -32000, 'query returned more than 3 results');
+    const head = await rpc(node.url, 'eth_blockNumber', []);
+    assert.equal((await rpc(node.url, 'eth_getLogs', [{ address, fromBlock: head, toBlock: head }])).length, 1);
+  });
+});
