@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
-use txnchain_executor::{BlockContext, SnapshotState, execute_block, seal_block};
+use txnchain_executor::{BlockContext, Executed, SnapshotState, execute_block, seal_block};
 use txnchain_primitives::{ChainSpec, SealedBlock};
 use txnchain_storage::{BlockWrite, Snapshot};
 
@@ -287,22 +287,8 @@ pub fn build_patch_block(ledger: &Ledger, patch: &StatePatch) -> Result<Proposal
         }
     };
     changes.accounts.insert(address, Some(info));
-    let (header, prepared) = seal_block(&ctx, &executed, &snap)?;
     tracing::info!(number = ctx.number, ?patch, "state patched");
-    Ok(Proposal {
-        block: SealedBlock {
-            header: header.clone(),
-            transactions: Vec::new(),
-        },
-        outcome: BlockWrite {
-            header,
-            transactions: executed.transactions,
-            receipts: executed.receipts,
-            changes: executed.changes,
-            prepared,
-            sealed_results: executed.sealed_results,
-        },
-    })
+    sealed_proposal(&ctx, executed, &snap)
 }
 
 /// Builds the next block on the last applied state, or `None` when there is nothing to
@@ -337,19 +323,28 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
     if executed.transactions.is_empty() && !allow_empty {
         return Ok(None);
     }
-    let (header, prepared) = seal_block(&ctx, &executed, &snap)?;
-    let block = SealedBlock {
-        header: header.clone(),
-        transactions: executed.transactions.clone(),
-    };
+    let proposal = sealed_proposal(&ctx, executed, &snap)?;
     tracing::debug!(
         number,
-        txs = block.transactions.len(),
+        txs = proposal.block.transactions.len(),
         elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "built block"
     );
-    Ok(Some(Proposal {
-        block,
+    Ok(Some(proposal))
+}
+
+/// Seals an executed block on its parent `snap` into the proposal the log takes.
+fn sealed_proposal(
+    ctx: &BlockContext,
+    executed: Executed,
+    snap: &Snapshot,
+) -> Result<Proposal, LedgerError> {
+    let (header, prepared) = seal_block(ctx, &executed, snap)?;
+    Ok(Proposal {
+        block: SealedBlock {
+            header: header.clone(),
+            transactions: executed.transactions.clone(),
+        },
         outcome: BlockWrite {
             header,
             transactions: executed.transactions,
@@ -358,5 +353,5 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
             prepared,
             sealed_results: executed.sealed_results,
         },
-    }))
+    })
 }

@@ -19,9 +19,14 @@ fn latest(f: &Fixture) -> (u64, u64) {
     (n, snap.header(n).unwrap().unwrap().header.timestamp)
 }
 
-#[tokio::test]
-async fn manual_mining_cuts_blocks_only_when_asked_with_the_asked_timestamps() {
-    let f = fixture();
+/// A builder under manual mining, running: its control, its stop switch and its task.
+fn manual_builder(
+    f: &Fixture,
+) -> (
+    Arc<MiningControl>,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (control, requests) = MiningControl::new(MiningMode::Manual);
     let builder = Builder::new(
         f.ledger.clone(),
@@ -30,7 +35,13 @@ async fn manual_mining_cuts_blocks_only_when_asked_with_the_asked_timestamps() {
     )
     .with_mining(requests);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(builder.run(stopped));
+    (control, stop, tokio::spawn(builder.run(stopped)))
+}
+
+#[tokio::test]
+async fn manual_mining_cuts_blocks_only_when_asked_with_the_asked_timestamps() {
+    let f = fixture();
+    let (control, stop, running) = manual_builder(&f);
 
     let tx = eip1559(&f.keys[0], 0, |_| {});
     f.ledger.submit(tx.clone()).unwrap();
@@ -150,15 +161,7 @@ fn a_revert_brings_back_the_blocks_state_and_clock_of_its_snapshot_and_spends_la
 #[tokio::test]
 async fn state_patches_are_mined_as_blocks_whose_state_root_includes_them() {
     let f = fixture();
-    let (control, requests) = MiningControl::new(MiningMode::Manual);
-    let builder = Builder::new(
-        f.ledger.clone(),
-        Arc::new(LocalLog::new(f.ledger.clone())),
-        BlockMode::OnDemand(Duration::from_millis(1)),
-    )
-    .with_mining(requests);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running = tokio::spawn(builder.run(stopped));
+    let (control, stop, running) = manual_builder(&f);
     use alloy_primitives::{Address, Bytes, U256, keccak256};
     use txnchain_ledger::StatePatch;
 
