@@ -38,5 +38,5 @@ pub use clock::BlockClock;
 pub use error::LedgerError;
 pub use mempool::{Mempool, PoolLimits};
 pub use mining::{MiningControl, MiningMode, StatePatch};
-pub use pipeline::{BlockLog, CommittedBlock, Ledger, LocalLog, Proposal};
+pub use pipeline::{ApplyCounts, ApplyStats, BlockLog, CommittedBlock, Ledger, LocalLog, Proposal};
 pub use reader::LedgerReader;

@@ -25,6 +25,53 @@ pub struct CommittedBlock {
     pub receipts: Vec<StoredReceipt>,
 }
 
+/// What the ledger has applied since the process started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ApplyStats {
+    blocks: std::sync::atomic::AtomicU64,
+    transactions: std::sync::atomic::AtomicU64,
+    nanos: std::sync::atomic::AtomicU64,
+    gas: std::sync::atomic::AtomicU64,
+}
+
+/// A reading of [`ApplyStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyCounts {
+    /// Blocks applied.
+    pub blocks: u64,
+    /// Transactions in them.
+    pub transactions: u64,
+    /// Gas they used.
+    pub gas: u64,
+    /// Time spent applying them (storage write included), in nanoseconds.
+    pub apply_nanos: u64,
+}
+
+impl ApplyStats {
+    fn record(&self, txs: usize, gas: u64, elapsed: std::time::Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.blocks.fetch_add(1, Relaxed);
+        self.transactions
+            .fetch_add(u64::try_from(txs).unwrap_or(u64::MAX), Relaxed);
+        self.gas.fetch_add(gas, Relaxed);
+        self.nanos.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+    }
+
+    /// The counts now.
+    pub fn read(&self) -> ApplyCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        ApplyCounts {
+            blocks: self.blocks.load(Relaxed),
+            transactions: self.transactions.load(Relaxed),
+            gas: self.gas.load(Relaxed),
+            apply_nanos: self.nanos.load(Relaxed),
+        }
+    }
+}
+
 /// A block the builder sealed, with the execution outcome that produced it, so the node that
 /// built it applies it without executing it again.
 #[derive(Debug)]
@@ -87,6 +134,7 @@ pub struct Ledger {
     opener: Option<crate::opener::Opener>,
     clock: Arc<BlockClock>,
     savepoints: Mutex<crate::savepoints::Savepoints>,
+    stats: ApplyStats,
 }
 
 impl Ledger {
@@ -115,6 +163,7 @@ impl Ledger {
             opener: None,
             clock: Arc::new(BlockClock::new()),
             savepoints: Mutex::new(crate::savepoints::Savepoints::default()),
+            stats: ApplyStats::default(),
         })
     }
 
@@ -159,6 +208,11 @@ impl Ledger {
             .map_err(|_| LedgerError::Stopped("the write thread is gone".into()))?;
         rx.await
             .map_err(|_| LedgerError::Stopped("a write-path job panicked".into()))
+    }
+
+    /// What this ledger applied since the process started.
+    pub fn stats(&self) -> &ApplyStats {
+        &self.stats
     }
 
     /// The clock the next blocks are stamped with (shifted by time travel in `dev`).
@@ -319,6 +373,11 @@ impl Ledger {
             }
         }
         let number = write.header.header.number;
+        self.stats.record(
+            write.transactions.len(),
+            write.header.header.gas_used,
+            started.elapsed(),
+        );
         let _ = self.events.send(Arc::new(CommittedBlock {
             header: write.header,
             transactions: write.transactions,

@@ -37,6 +37,50 @@ pub(crate) fn router(
                 );
                 let _ = writeln!(out, "# TYPE txnchain_txpool_transactions gauge");
                 let _ = writeln!(out, "txnchain_txpool_transactions {}", ledger.pool().len());
+                let applied = ledger.stats().read();
+                let timestamp = ledger
+                    .store()
+                    .snapshot()
+                    .and_then(|s| s.header(head))
+                    .ok()
+                    .flatten()
+                    .map_or(0, |h| h.header.timestamp);
+                for (name, kind, help, value) in [
+                    (
+                        "txnchain_blocks_applied_total",
+                        "counter",
+                        "Blocks applied since the process started.",
+                        applied.blocks.to_string(),
+                    ),
+                    (
+                        "txnchain_transactions_committed_total",
+                        "counter",
+                        "Transactions in the blocks applied since the process started.",
+                        applied.transactions.to_string(),
+                    ),
+                    (
+                        "txnchain_gas_used_total",
+                        "counter",
+                        "Gas used by the blocks applied since the process started.",
+                        applied.gas.to_string(),
+                    ),
+                    (
+                        "txnchain_block_apply_seconds_total",
+                        "counter",
+                        "Time spent applying blocks (storage write included).",
+                        format!("{:.9}", applied.apply_nanos as f64 / 1e9),
+                    ),
+                    (
+                        "txnchain_block_timestamp_seconds",
+                        "gauge",
+                        "Header timestamp of the last applied block.",
+                        timestamp.to_string(),
+                    ),
+                ] {
+                    let _ = writeln!(out, "# HELP {name} {help}");
+                    let _ = writeln!(out, "# TYPE {name} {kind}");
+                    let _ = writeln!(out, "{name} {value}");
+                }
                 out.push_str(&module.render_prometheus());
                 served
                     .metrics

@@ -5,7 +5,22 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startNode } from '../lib/node.mjs';
-import { rpc } from '../lib/util.mjs';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { rpc, randomAddress, viemClients } from '../lib/util.mjs';
+
+const DASHBOARD = fileURLToPath(new URL('../../../deploy/grafana/txnchain-node.json', import.meta.url));
+
+/** Sample names on a /metrics page (with their `_sum` / `_count` suffixes as written). */
+async function sampleNames(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const names = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m) names.set(m[1], Number(m[3]));
+  }
+  return names;
+}
 
 describe('/metrics', () => {
   let node;
@@ -41,5 +56,27 @@ describe('/metrics', () => {
     for (const f of ['txnchain_block_height', 'txnchain_txpool_transactions', 'txnchain_x402_settle_total', 'txnchain_x402_settlement_key_low_balance']) {
       assert.ok(seen.has(f), `has ${f}`);
     }
+  });
+
+  it('serves every metric the Grafana dashboard in deploy/ queries, and counts committed work', async () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8'));
+    const queried = new Set();
+    for (const panel of dashboard.panels) {
+      if (panel.type === 'row') continue;
+      assert.ok(panel.targets?.length > 0, `panel ${panel.title} has no query`);
+      for (const t of panel.targets) for (const m of t.expr.matchAll(/txnchain_[a-z0-9_]+/g)) queried.add(m[0]);
+    }
+    assert.ok(queried.size >= 15, `the dashboard queries ${queried.size} metrics`);
+    const { wallet } = viemClients(node);
+    await wallet(1).sendTransaction({ to: randomAddress(), value: 1n });
+    await wallet(1).sendTransaction({ to: randomAddress(), value: 1n });
+    const names = await sampleNames(node.url);
+    for (const name of queried) assert.ok(names.has(name), `the dashboard queries ${name}, which /metrics does not serve`);
+    assert.ok(names.get('txnchain_transactions_committed_total') >= 2, 'committed transactions counted');
+    assert.ok(names.get('txnchain_blocks_applied_total') >= 1);
+    assert.ok(names.get('txnchain_gas_used_total') >= 42_000);
+    assert.ok(names.get('txnchain_block_apply_seconds_total') > 0);
+    const head = await rpc(node.url, 'eth_getBlockByNumber', ['latest', false]);
+    assert.equal(names.get('txnchain_block_timestamp_seconds'), Number(BigInt(head.timestamp)));
   });
 });
