@@ -80,6 +80,10 @@ pub struct EthApi {
     pub(crate) filters: Filters,
     pub(crate) log_subscriptions: Arc<txnchain_http::Quota>,
     pub(crate) exec: ExecPool<ClientKey>,
+    /// Accounts `eth_sendTransaction` sends from without their key (`dev` only:
+    /// `anvil_impersonateAccount`).
+    pub(crate) impersonated:
+        parking_lot::Mutex<std::collections::HashSet<alloy_primitives::Address>>,
 }
 
 impl EthApi {
@@ -102,6 +106,7 @@ impl EthApi {
             ),
             exec,
             config,
+            impersonated: parking_lot::Mutex::new(std::collections::HashSet::new()),
         }))
     }
 

@@ -2,6 +2,10 @@
 //! `eth_sign`, `eth_signTypedData_v4`. Outside `dev` there are no dev accounts, so
 //! `eth_accounts` is empty and every signing method answers "unknown account", as geth does
 //! without a keystore.
+//!
+//! In `dev`, `eth_sendTransaction` also sends from an impersonated account
+//! (`anvil_impersonateAccount`): the transaction carries a placeholder signature and the
+//! sender is taken as given, as anvil does.
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
 use alloy_dyn_abi::TypedData;
@@ -78,7 +82,14 @@ impl EthApi {
                 .map(alloy_signer_local::LocalSigner::address)
                 .ok_or_else(|| RpcError::server("unknown account"))?,
         };
-        let signer = self.signer(from)?.clone();
+        let signer = match self.signer(from) {
+            Ok(signer) => Some(signer.clone()),
+            Err(_) if self.impersonated.lock().contains(&from) => None,
+            Err(e) => return Err(e),
+        };
+        // The signature of a transaction from an impersonated account: a placeholder, never
+        // checked (the sender is known); r = s = 1, as anvil's.
+        let placeholder = alloy_primitives::Signature::new(U256::from(1), U256::from(1), false);
         let snap = self.snapshot()?;
         let committed = snap
             .account(from)
@@ -116,9 +127,12 @@ impl EthApi {
                 value,
                 input,
             };
-            let sig = signer
-                .sign_hash_sync(&tx.signature_hash())
-                .map_err(|e| RpcError::internal(e.to_string()))?;
+            let sig = match &signer {
+                Some(signer) => signer
+                    .sign_hash_sync(&tx.signature_hash())
+                    .map_err(|e| RpcError::internal(e.to_string()))?,
+                None => placeholder,
+            };
             tx.into_signed(sig).into()
         } else {
             let tip = req.max_priority_fee_per_gas.unwrap_or(0);
@@ -135,12 +149,18 @@ impl EthApi {
                 access_list: req.access_list.clone().unwrap_or_default(),
                 input,
             };
-            let sig = signer
-                .sign_hash_sync(&tx.signature_hash())
-                .map_err(|e| RpcError::internal(e.to_string()))?;
+            let sig = match &signer {
+                Some(signer) => signer
+                    .sign_hash_sync(&tx.signature_hash())
+                    .map_err(|e| RpcError::internal(e.to_string()))?,
+                None => placeholder,
+            };
             tx.into_signed(sig).into()
         };
-        let tx = RecoveredTx::from_envelope(envelope).map_err(errors::rejection)?;
+        let tx = match signer {
+            Some(_) => RecoveredTx::from_envelope(envelope).map_err(errors::rejection)?,
+            None => RecoveredTx::from_trusted(envelope, from),
+        };
         self.ledger.submit(tx).map_err(errors::ledger)
     }
 }

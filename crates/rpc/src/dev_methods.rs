@@ -4,7 +4,8 @@
 //! `anvil_getAutomine`, time travel (`evm_increaseTime`, `evm_setNextBlockTimestamp`),
 //! snapshots (`evm_snapshot` / `evm_revert`, see `txnchain_ledger::savepoints`) and state
 //! setup (`anvil_setBalance`, `anvil_setNonce`, `anvil_setCode`, `anvil_setStorageAt`, each
-//! mined as a block of its own: see `txnchain_ledger::StatePatch`).
+//! mined as a block of its own: see `txnchain_ledger::StatePatch`) and impersonation
+//! (`anvil_impersonateAccount`: `eth_sendTransaction` from an account without its key).
 //!
 //! Registered only in `dev` ([`dev_module`]): a `node` answers every one of them `-32601`.
 
@@ -126,6 +127,9 @@ fn check_not_before_parent(api: &EthApi, timestamp: u64) -> Result<(), RpcError>
     }
     Ok(())
 }
+
+/// The most accounts impersonated at once.
+const MAX_IMPERSONATED: usize = 4_096;
 
 /// The most bytes of code `anvil_setCode` sets.
 const MAX_SET_CODE_BYTES: usize = 128 * 1024;
@@ -274,6 +278,8 @@ pub fn dev_module() -> Result<RpcModule<EthApi>, String> {
                     code.len()
                 )));
             }
+            // Replacing a confidential contract's code would let new code read its state out.
+            api.guard(&api.snapshot()?, address, "anvil_setCode")?;
             patch(&api, StatePatch::Code(address, code)).await
         })
         .map_err(|e| e.to_string())?;
@@ -284,7 +290,37 @@ pub fn dev_module() -> Result<RpcModule<EthApi>, String> {
             let address: Address = p.required(0)?;
             let slot: U256 = p.required(1)?;
             let value: B256 = p.required(2)?;
+            api.guard(&api.snapshot()?, address, "anvil_setStorageAt")?;
             patch(&api, StatePatch::Storage(address, slot, value.into())).await
+        })
+        .map_err(|e| e.to_string())?;
+    }
+    // anvil_impersonateAccount(address): eth_sendTransaction then sends from it without its
+    // key; anvil_stopImpersonatingAccount(address) ends that. Both answer null.
+    for (name, on) in [
+        ("anvil_impersonateAccount", true),
+        ("hardhat_impersonateAccount", true),
+        ("anvil_stopImpersonatingAccount", false),
+        ("hardhat_stopImpersonatingAccount", false),
+    ] {
+        m.method(name, move |api: Arc<EthApi>, p: Params| async move {
+            p.check_max(1)?;
+            api.dev_mining()?;
+            let address: Address = p.required(0)?;
+            let mut set = api.impersonated.lock();
+            if on {
+                if set.len() >= MAX_IMPERSONATED && !set.contains(&address) {
+                    return Err(RpcError::server(format!(
+                        "too many impersonated accounts ({MAX_IMPERSONATED})"
+                    )));
+                }
+                set.insert(address);
+            } else {
+                set.remove(&address);
+            }
+            drop(set);
+            tracing::info!(%address, impersonating = on, "impersonation");
+            Ok(Value::Null)
         })
         .map_err(|e| e.to_string())?;
     }

@@ -89,6 +89,36 @@ pub const METHODS: &[(&str, Exposure)] = &[
     ("web3_sha3", Harmless),
 ];
 
+/// The `dev` node's test-suite methods ([`crate::dev_module`]), classified the same way. None of
+/// them reads state; the two that write a contract's code or storage are refused for a
+/// confidential contract, so new code cannot be put in to read its state out.
+pub const DEV_METHODS: &[(&str, Exposure)] = &[
+    ("anvil_getAutomine", Harmless),
+    ("anvil_impersonateAccount", Harmless),
+    ("anvil_increaseTime", Harmless),
+    ("anvil_mine", Harmless),
+    ("anvil_setBalance", Harmless),
+    ("anvil_setCode", Guarded),
+    ("anvil_setNextBlockTimestamp", Harmless),
+    ("anvil_setNonce", Harmless),
+    ("anvil_setStorageAt", Guarded),
+    ("anvil_stopImpersonatingAccount", Harmless),
+    ("evm_increaseTime", Harmless),
+    ("evm_mine", Harmless),
+    ("evm_revert", Harmless),
+    ("evm_setAutomine", Harmless),
+    ("evm_setNextBlockTimestamp", Harmless),
+    ("evm_snapshot", Harmless),
+    ("hardhat_getAutomine", Harmless),
+    ("hardhat_impersonateAccount", Harmless),
+    ("hardhat_mine", Harmless),
+    ("hardhat_setBalance", Harmless),
+    ("hardhat_setCode", Guarded),
+    ("hardhat_setNonce", Harmless),
+    ("hardhat_setStorageAt", Guarded),
+    ("hardhat_stopImpersonatingAccount", Harmless),
+];
+
 /// The spec's refusal, `<method>` being the JSON-RPC method name exactly (worded once, by
 /// [`txnchain_ledger::LedgerError::Confidential`]).
 pub(crate) fn refused(address: Address, method: &str) -> RpcError {
@@ -146,5 +176,17 @@ mod tests {
         let stale: Vec<_> = table.difference(&served).collect();
         assert!(stale.is_empty(), "no longer served: {stale:?}");
         assert_eq!(METHODS.len(), table.len(), "a method listed twice");
+    }
+
+    #[test]
+    fn every_dev_method_is_classified_and_nothing_else() {
+        let module = crate::dev_module().unwrap();
+        let served: std::collections::BTreeSet<&str> = module.method_names().into_iter().collect();
+        let table: std::collections::BTreeSet<&str> = DEV_METHODS.iter().map(|(m, _)| *m).collect();
+        assert_eq!(
+            served, table,
+            "rpc::policy::DEV_METHODS and dev_module() differ"
+        );
+        assert_eq!(DEV_METHODS.len(), table.len(), "a method listed twice");
     }
 }

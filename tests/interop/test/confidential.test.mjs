@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeDeployData, encodeFunctionData, decodeFunctionResult, toHex } from 'viem';
 import { startNode } from '../lib/node.mjs';
-import { viemClients, rpc, loadArtifact, devAccount } from '../lib/util.mjs';
+import { viemClients, rpc, rpcResponse, loadArtifact, devAccount } from '../lib/util.mjs';
 import { verifyServiceStatement, verifyEncryptionKey, seal, openResult, bytesToHex } from '../../../sdk/js/src/index.mjs';
 
 describe('confidential contracts from viem', () => {
@@ -76,5 +76,11 @@ describe('confidential contracts from viem', () => {
     // gated by this test token, so it answers — a contract must gate its own views.
     await assert.rejects(v.publicClient.getStorageAt({ address: token, slot: toHex(0, { size: 32 }) }),
       /confidential contract .*: eth_getStorageAt is not available/);
+    // Nor can the dev chain's setup methods put in code that would read the state out.
+    for (const [method, params] of [['anvil_setCode', [token, '0x00']], ['anvil_setStorageAt', [token, '0x0', toHex(1, { size: 32 })]]]) {
+      const r = await rpcResponse(node.url, method, params);
+      assert.equal(r.error?.code, -32000, `${method}: ${JSON.stringify(r)}`);
+      assert.match(r.error.message, new RegExp(`confidential contract .*: ${method} is not available`));
+    }
   });
 });

@@ -225,7 +225,7 @@ describe('txnchain dev: evm_snapshot / evm_revert', () => {
   });
 });
 
-describe('txnchain dev: anvil_setBalance / setNonce / setCode / setStorageAt', () => {
+describe('txnchain dev: anvil_setBalance / setNonce / setCode / setStorageAt / impersonateAccount', () => {
   let node, v;
 
   before(async () => {
@@ -271,6 +271,26 @@ describe('txnchain dev: anvil_setBalance / setNonce / setCode / setStorageAt', (
     assert.equal(await v.publicClient.getBalance({ address: who }), 0n);
     assert.equal(await v.publicClient.getCode({ address: who }), undefined);
     assert.equal(await v.publicClient.getTransactionCount({ address: account }), nonce);
+  });
+
+  it('anvil_impersonateAccount: eth_sendTransaction sends from an account without its key, until stopped', async () => {
+    const whale = randomAddress();
+    await rpc(node.url, 'anvil_setBalance', [whale, toHex(parseEther('10'))]);
+    const to = randomAddress();
+    const tx = { from: whale, to, value: toHex(parseEther('1')) };
+    assertRpcError(await rpcResponse(node.url, 'eth_sendTransaction', [tx]), -32000, 'unknown account', 'before impersonation');
+    assert.equal(await rpc(node.url, 'anvil_impersonateAccount', [whale]), null);
+    const hash = await rpc(node.url, 'eth_sendTransaction', [tx]);
+    const receipt = await rpc(node.url, 'eth_getTransactionReceipt', [hash]);
+    assert.ok(receipt, 'automine: the receipt is there');
+    assert.equal(receipt.status, '0x1');
+    assert.equal(receipt.from, whale.toLowerCase());
+    assert.equal((await rpc(node.url, 'eth_getTransactionByHash', [hash])).from, whale.toLowerCase());
+    assert.equal(await v.publicClient.getBalance({ address: to }), parseEther('1'));
+    assert.equal(await v.publicClient.getTransactionCount({ address: whale }), 1);
+    // The hardhat name, and the stop.
+    assert.equal(await rpc(node.url, 'hardhat_stopImpersonatingAccount', [whale]), null);
+    assertRpcError(await rpcResponse(node.url, 'eth_sendTransaction', [tx]), -32000, 'unknown account', 'after the stop');
   });
 
   it('refuses malformed setup with -32602 and mines nothing', async () => {

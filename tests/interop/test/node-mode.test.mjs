@@ -72,6 +72,7 @@ describe('txnchain node --genesis (no dev accounts)', () => {
       ['anvil_setNonce', [account.address, '0x9']],
       ['anvil_setCode', [account.address, '0x00']],
       ['anvil_setStorageAt', [account.address, '0x0', '0x' + '00'.repeat(32)]],
+      ['anvil_impersonateAccount', [account.address]],
     ]) {
       assertRpcError(await rpcResponse(node.url, method, params), -32601, `the method ${method} does not exist/is not available`, method);
     }
