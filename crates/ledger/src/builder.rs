@@ -193,13 +193,11 @@ impl<L: BlockLog> Builder<L> {
             self.log.append(proposal).await?;
             return Ok(number);
         }
-        let mut last = None;
+        let mut last: Option<(u64, u64)> = None;
         for i in 0..request.blocks.max(1) {
             let timestamp = match (i, last, request.timestamp, request.interval) {
                 (0, _, Some(t), _) => Some(t),
-                (_, Some((_, prev)), _, Some(step)) if i > 0 => {
-                    Some(u64::saturating_add(prev, step))
-                }
+                (_, Some((_, prev)), _, Some(step)) => Some(prev.saturating_add(step)),
                 _ => None,
             };
             let cut = self.cut(true, timestamp).await?;

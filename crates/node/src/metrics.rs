@@ -1,10 +1,10 @@
 //! `/metrics` in the Prometheus text format.
 
-use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::get;
+use txnchain_http::prometheus::family;
 use txnchain_jsonrpc::RpcModule;
 use txnchain_ledger::Ledger;
 use txnchain_rpc::EthApi;
@@ -25,18 +25,6 @@ pub(crate) fn router(
             async move {
                 let mut out = String::new();
                 let head = *ledger.head().borrow();
-                let _ = writeln!(
-                    out,
-                    "# HELP txnchain_block_height Number of the last applied block."
-                );
-                let _ = writeln!(out, "# TYPE txnchain_block_height gauge");
-                let _ = writeln!(out, "txnchain_block_height {head}");
-                let _ = writeln!(
-                    out,
-                    "# HELP txnchain_txpool_transactions Transactions in the pool."
-                );
-                let _ = writeln!(out, "# TYPE txnchain_txpool_transactions gauge");
-                let _ = writeln!(out, "txnchain_txpool_transactions {}", ledger.pool().len());
                 let applied = ledger.stats().read();
                 let timestamp = ledger
                     .store()
@@ -46,6 +34,24 @@ pub(crate) fn router(
                     .flatten()
                     .map_or(0, |h| h.header.timestamp);
                 for (name, kind, help, value) in [
+                    (
+                        "txnchain_block_height",
+                        "gauge",
+                        "Number of the last applied block.",
+                        head.to_string(),
+                    ),
+                    (
+                        "txnchain_block_timestamp_seconds",
+                        "gauge",
+                        "Header timestamp of the last applied block.",
+                        timestamp.to_string(),
+                    ),
+                    (
+                        "txnchain_txpool_transactions",
+                        "gauge",
+                        "Transactions in the pool.",
+                        ledger.pool().len().to_string(),
+                    ),
                     (
                         "txnchain_blocks_applied_total",
                         "counter",
@@ -70,16 +76,8 @@ pub(crate) fn router(
                         "Time spent applying blocks (storage write included).",
                         format!("{:.9}", applied.apply_nanos as f64 / 1e9),
                     ),
-                    (
-                        "txnchain_block_timestamp_seconds",
-                        "gauge",
-                        "Header timestamp of the last applied block.",
-                        timestamp.to_string(),
-                    ),
                 ] {
-                    let _ = writeln!(out, "# HELP {name} {help}");
-                    let _ = writeln!(out, "# TYPE {name} {kind}");
-                    let _ = writeln!(out, "{name} {value}");
+                    family(&mut out, name, kind, help, [("", value)]);
                 }
                 out.push_str(&module.render_prometheus());
                 served

@@ -56,16 +56,20 @@ impl EthApi {
         mut blocks: broadcast::Receiver<Arc<CommittedBlock>>,
     ) {
         let deadline = tokio::time::Instant::now() + AUTOMINE_WAIT;
+        let Some(tx) = self.ledger.pool().get(&hash) else {
+            return; // already committed (its block is applied) or dropped
+        };
+        // Checked once: a transaction contiguous with its sender's nonces stays so.
+        let committed = self
+            .snapshot()
+            .and_then(|s| s.account(tx.sender()).map_err(errors::ledger))
+            .map_or(0, |a| a.map_or(0, |a| a.nonce));
+        if tx.nonce() >= self.ledger.pool().pending_nonce(tx.sender(), committed) {
+            return; // a nonce gap: no block can take it yet
+        }
         loop {
-            let Some(tx) = self.ledger.pool().get(&hash) else {
-                return; // committed (its block is applied) or dropped
-            };
-            let committed = self
-                .snapshot()
-                .and_then(|s| s.account(tx.sender()).map_err(errors::ledger))
-                .map_or(0, |a| a.map_or(0, |a| a.nonce));
-            if tx.nonce() >= self.ledger.pool().pending_nonce(tx.sender(), committed) {
-                return; // a nonce gap: no block can take it yet
+            if self.ledger.pool().get(&hash).is_none() {
+                return; // committed or dropped
             }
             match tokio::time::timeout_at(deadline, blocks.recv()).await {
                 Ok(Ok(b)) if b.transactions.iter().any(|t| t.hash() == hash) => return,

@@ -35,13 +35,11 @@ describe('web3.js 1.x over WebSocket against txnchain dev', () => {
         { to: randomAddress(), value: '1', gas: 21000, gasPrice: '2000000000', nonce: nonce++, chainId: 424242 },
         key,
       );
-      const started = Date.now();
       const receipt = await Promise.race([
         web3.eth.sendSignedTransaction(signed.rawTransaction),
         new Promise((_, reject) => setTimeout(() => reject(new Error(`send ${i}: no receipt after 15 s (web3.js waiting for a next head)`)), 15_000)),
       ]);
       assert.equal(receipt.status, true, `send ${i}`);
-      assert.ok(Date.now() - started < 15_000);
     }
   });
 
