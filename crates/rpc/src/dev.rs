@@ -28,12 +28,25 @@ impl EthApi {
             .ok_or_else(|| RpcError::server("unknown account"))
     }
 
+    /// The dev accounts, then the impersonated ones (sorted), as anvil lists them: clients such
+    /// as ethers' `getSigner(address)` look a sender up here before sending from it.
     pub(crate) fn accounts(&self) -> Vec<Address> {
-        self.config
+        let mut accounts: Vec<Address> = self
+            .config
             .dev_signers
             .iter()
             .map(alloy_signer_local::LocalSigner::address)
-            .collect()
+            .collect();
+        let mut impersonated: Vec<Address> = self
+            .impersonated
+            .lock()
+            .iter()
+            .filter(|a| !accounts.contains(a))
+            .copied()
+            .collect();
+        impersonated.sort_unstable();
+        accounts.append(&mut impersonated);
+        accounts
     }
 
     /// EIP-191 `personal_sign` / `eth_sign`.

@@ -279,7 +279,11 @@ describe('txnchain dev: anvil_setBalance / setNonce / setCode / setStorageAt / i
     const to = randomAddress();
     const tx = { from: whale, to, value: toHex(parseEther('1')) };
     assertRpcError(await rpcResponse(node.url, 'eth_sendTransaction', [tx]), -32000, 'unknown account', 'before impersonation');
+    const listed = async () => (await rpc(node.url, 'eth_accounts')).map((a) => a.toLowerCase());
+    assert.ok(!(await listed()).includes(whale.toLowerCase()));
     assert.equal(await rpc(node.url, 'anvil_impersonateAccount', [whale]), null);
+    // As on anvil, eth_accounts lists it after the dev accounts (ethers' getSigner looks there).
+    assert.deepEqual(await listed(), [...DEV_ADDRESSES.map((a) => a.toLowerCase()), whale.toLowerCase()]);
     const hash = await rpc(node.url, 'eth_sendTransaction', [tx]);
     const receipt = await rpc(node.url, 'eth_getTransactionReceipt', [hash]);
     assert.ok(receipt, 'automine: the receipt is there');
@@ -290,6 +294,7 @@ describe('txnchain dev: anvil_setBalance / setNonce / setCode / setStorageAt / i
     assert.equal(await v.publicClient.getTransactionCount({ address: whale }), 1);
     // The hardhat name, and the stop.
     assert.equal(await rpc(node.url, 'hardhat_stopImpersonatingAccount', [whale]), null);
+    assert.ok(!(await listed()).includes(whale.toLowerCase()));
     assertRpcError(await rpcResponse(node.url, 'eth_sendTransaction', [tx]), -32000, 'unknown account', 'after the stop');
   });
 
