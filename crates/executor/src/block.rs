@@ -279,13 +279,27 @@ pub fn seal_block(
     parent: &Snapshot,
 ) -> Result<(SealedHeader, PreparedState), ExecError> {
     let prepared = parent.prepare_state(&executed.changes)?;
-    let envelopes: Vec<_> = executed
-        .transactions
-        .iter()
-        .map(|t| t.envelope().clone())
-        .collect();
-    let receipt_envelopes: Vec<_> = executed
-        .receipts
+    let header = seal_header(
+        ctx,
+        &executed.transactions,
+        &executed.receipts,
+        executed.gas_used,
+        prepared.state_root,
+    );
+    Ok((header, prepared))
+}
+
+/// The sealed header of a block in context `ctx` with these transactions and receipts, and
+/// `state_root` (blocks, and `eth_simulateV1`'s simulated blocks).
+pub fn seal_header(
+    ctx: &BlockContext,
+    transactions: &[RecoveredTx],
+    receipts: &[StoredReceipt],
+    gas_used: u64,
+    state_root: B256,
+) -> SealedHeader {
+    let envelopes: Vec<_> = transactions.iter().map(|t| t.envelope().clone()).collect();
+    let receipt_envelopes: Vec<_> = receipts
         .iter()
         .map(txnchain_primitives::StoredReceipt::envelope)
         .collect();
@@ -297,14 +311,14 @@ pub fn seal_block(
         parent_hash: ctx.parent_hash,
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
         beneficiary: ctx.beneficiary,
-        state_root: prepared.state_root,
+        state_root,
         transactions_root: proofs::calculate_transaction_root(&envelopes),
         receipts_root: proofs::calculate_receipt_root(&receipt_envelopes),
         logs_bloom: bloom,
         difficulty: U256::ZERO,
         number: ctx.number,
         gas_limit: ctx.gas_limit,
-        gas_used: executed.gas_used,
+        gas_used,
         timestamp: ctx.timestamp,
         extra_data: Bytes::new(),
         mix_hash: ctx.prevrandao,
@@ -317,7 +331,7 @@ pub fn seal_block(
         requests_hash: Some(EMPTY_REQUESTS_HASH),
         ..Default::default()
     };
-    Ok((SealedHeader::seal(header), prepared))
+    SealedHeader::seal(header)
 }
 
 fn alloy_trie_empty_root() -> B256 {

@@ -101,7 +101,7 @@ struct Recording {
 }
 
 /// Halts execution when the deadline passes or the trace outgrows its budget.
-struct Guard {
+pub(crate) struct Guard {
     limits: Limits,
     recording: Option<Recording>,
     steps: u64,
@@ -126,7 +126,7 @@ impl Guard {
         }
     }
 
-    fn outcome(&self) -> Result<(), ExecError> {
+    pub(crate) fn outcome(&self) -> Result<(), ExecError> {
         match self.stopped {
             None => Ok(()),
             Some(Stop::Deadline) if self.limits.request_deadline => Err(ExecError::RequestDeadline),
@@ -182,6 +182,22 @@ impl<CTX, INTR: InterpreterTypes> Inspector<CTX, INTR> for Guard {
         }
         None
     }
+}
+
+/// A guard that only enforces the deadline of `limits` (no trace is recorded).
+pub(crate) fn deadline_guard(limits: Limits) -> Guard {
+    Guard::new(limits, None)
+}
+
+/// A call's revm error as an [`ExecError`]: validation failures become the transaction's
+/// [`txnchain_primitives::TxRejection`] (geth's messages).
+pub(crate) fn map_call_error(
+    e: EVMError<ExecError>,
+    tx: &TxEnv,
+    ctx: &BlockContext,
+    chain: &ChainSpec,
+) -> ExecError {
+    map_err(e, tx, ctx, chain)
 }
 
 fn map_err(e: EVMError<ExecError>, tx: &TxEnv, ctx: &BlockContext, chain: &ChainSpec) -> ExecError {

@@ -9,6 +9,8 @@
 //!   sealed header with real roots;
 //! - [`call`]: `eth_call`, gas estimation, access lists and geth-style traces, each under a
 //!   deadline enforced inside the interpreter and (traces) a size budget;
+//! - [`simulate`]: `eth_simulateV1`'s calls, run one after another in simulated blocks, with
+//!   or without validation, optionally reporting ether transfers as logs;
 //! - [`pool`]: the fair worker pool that runs such calls for clients, off the async runtime
 //!   and off block production.
 //!
@@ -21,6 +23,7 @@ pub mod env;
 mod error;
 pub mod overlay;
 pub mod pool;
+pub mod simulate;
 pub mod state;
 
 pub use block::{BlockContext, Executed, execute_block, seal_block};

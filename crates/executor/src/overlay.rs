@@ -142,6 +142,28 @@ impl<S: StateSource> Overlay<S> {
         Ok(())
     }
 
+    /// What the executed transactions wrote so far, leaving the overlay as it is (a simulated
+    /// block's state root).
+    pub fn changes(&self) -> StateChanges {
+        let mut changes = StateChanges::default();
+        for (address, info) in &self.accounts {
+            changes.accounts.insert(
+                *address,
+                info.as_ref().map(|i| (i.nonce, i.balance, i.code_hash)),
+            );
+        }
+        for (address, slots) in &self.storage {
+            if slots.is_empty() {
+                continue;
+            }
+            changes
+                .storage
+                .insert(*address, slots.iter().map(|(k, v)| (*k, *v)).collect());
+        }
+        changes.code = self.new_code.clone();
+        changes
+    }
+
     /// What the executed transactions wrote.
     pub fn into_changes(self) -> StateChanges {
         let mut changes = StateChanges::default();

@@ -184,6 +184,15 @@ impl LedgerReader {
         })
     }
 
+    /// The state root the latest state would have with `changes` applied (computed, not
+    /// written: `eth_simulateV1`'s simulated blocks).
+    pub fn state_root_with(
+        &self,
+        changes: &txnchain_storage::StateChanges,
+    ) -> Result<B256, LedgerError> {
+        Ok(self.snap.prepare_state(changes)?.state_root)
+    }
+
     /// The state after block `number` for execution inside the node (calls, estimates,
     /// traces): its output must be sealed or guarded by the caller. Refused for a block older
     /// than the retained history.

@@ -113,6 +113,12 @@ impl RecoveredTx {
         }
     }
 
+    /// An unsigned transaction of a simulation (`eth_simulateV1`), with the sender the request
+    /// named: rendered in the answer, never admitted, executed for real or stored.
+    pub fn simulated(envelope: TxEnvelope, sender: Address) -> Self {
+        Self::from_trusted(envelope, sender)
+    }
+
     /// Recovers with alloy's own recovery, used to cross-check ours in tests.
     pub fn recover_with_alloy(&self) -> Option<Address> {
         self.envelope.recover_signer().ok()

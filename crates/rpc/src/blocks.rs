@@ -94,6 +94,23 @@ impl EthApi {
         }
     }
 
+    /// `eth_getRawTransactionByBlock{Number,Hash}AndIndex`: the transaction's EIP-2718 bytes.
+    pub(crate) fn raw_tx_by_block_and_index(
+        &self,
+        id: BlockRef,
+        index: u64,
+    ) -> Result<Option<Bytes>, RpcError> {
+        let snap = self.snapshot()?;
+        let Some(n) = self.number_of(&snap, id)? else {
+            return Ok(None);
+        };
+        let hashes = snap.block_tx_hashes(n).map_err(errors::ledger)?;
+        match usize::try_from(index).ok().and_then(|i| hashes.get(i)) {
+            Some(h) => self.raw_transaction_by_hash(*h),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn transaction_by_hash(&self, hash: B256) -> Result<Option<Transaction>, RpcError> {
         let snap = self.snapshot()?;
         if let Some((loc, tx)) = snap.transaction(hash).map_err(errors::ledger)? {

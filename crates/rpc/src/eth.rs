@@ -224,6 +224,12 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
             &api.limits(&call),
         )?))
     });
+    reg_heavy!(m, "eth_simulateV1", |api, p, call| {
+        p.check_max(2)?;
+        let payload: alloy_rpc_types_eth::simulate::SimulatePayload = p.required(0)?;
+        let block: Option<BlockId> = p.optional(1)?;
+        to_value(api.simulate(payload, block, &api.limits(&call))?)
+    });
     reg_heavy!(m, "eth_createAccessList", |api, p, call| {
         p.check_max(2)?;
         let req: TransactionRequest = p.required(0)?;
@@ -309,6 +315,18 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         let h: B256 = p.required(0)?;
         let i: U64 = p.required(1)?;
         to_value(api.tx_by_block_and_index(BlockRef::Hash(h), i.to::<u64>())?)
+    });
+    reg_blocking!(m, "eth_getRawTransactionByBlockNumberAndIndex", |api, p| {
+        p.check_max(2)?;
+        let t: BlockNumberOrTag = p.required(0)?;
+        let i: U64 = p.required(1)?;
+        to_value(api.raw_tx_by_block_and_index(BlockRef::Tag(t), i.to::<u64>())?)
+    });
+    reg_blocking!(m, "eth_getRawTransactionByBlockHashAndIndex", |api, p| {
+        p.check_max(2)?;
+        let h: B256 = p.required(0)?;
+        let i: U64 = p.required(1)?;
+        to_value(api.raw_tx_by_block_and_index(BlockRef::Hash(h), i.to::<u64>())?)
     });
     reg_blocking!(m, "eth_getTransactionReceipt", |api, p| {
         p.check_max(1)?;

@@ -18,6 +18,7 @@ mod filters;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod policy;
+mod simulate;
 mod state;
 mod subs;
 

@@ -52,6 +52,8 @@ pub const METHODS: &[(&str, Exposure)] = &[
     ("eth_getLogs", Harmless),
     ("eth_getProof", Guarded),
     // Transactions carry envelopes (ciphertext) as their input.
+    ("eth_getRawTransactionByBlockHashAndIndex", Harmless),
+    ("eth_getRawTransactionByBlockNumberAndIndex", Harmless),
     ("eth_getRawTransactionByHash", Harmless),
     ("eth_getStorageAt", Guarded),
     ("eth_getTransactionByBlockHashAndIndex", Harmless),
@@ -72,6 +74,8 @@ pub const METHODS: &[(&str, Exposure)] = &[
     ("eth_sendTransaction", Harmless),
     ("eth_sign", Harmless),
     ("eth_signTypedData_v4", Harmless),
+    // Refused when a call, an override or any account a call loads is a confidential contract.
+    ("eth_simulateV1", Guarded),
     ("eth_subscribe", Harmless),
     ("eth_syncing", Harmless),
     ("eth_uninstallFilter", Harmless),

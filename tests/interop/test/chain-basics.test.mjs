@@ -3,7 +3,7 @@
 
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseEther, getAddress, createWalletClient } from 'viem';
+import { parseEther, getAddress, createWalletClient, keccak256 } from 'viem';
 import { startNode } from '../lib/node.mjs';
 import {
   CHAIN_ID,
@@ -144,6 +144,13 @@ describe('chain basics', () => {
     const t2 = await rpc(node.url, 'eth_getTransactionByBlockHashAndIndex', [b.hash, '0x' + idx.toString(16)]);
     assert.equal(t1.hash, txHash);
     assert.equal(t2.hash, txHash);
+    // The raw forms: the EIP-2718 bytes, which hash to the transaction's hash.
+    const raw = await rpc(node.url, 'eth_getRawTransactionByHash', [txHash]);
+    assert.equal(keccak256(raw), txHash);
+    assert.equal(await rpc(node.url, 'eth_getRawTransactionByBlockNumberAndIndex', ['0x' + txBlock.toString(16), '0x' + idx.toString(16)]), raw);
+    assert.equal(await rpc(node.url, 'eth_getRawTransactionByBlockHashAndIndex', [b.hash, '0x' + idx.toString(16)]), raw);
+    assert.equal(await rpc(node.url, 'eth_getRawTransactionByBlockNumberAndIndex', ['0x' + txBlock.toString(16), '0x99']), null);
+    assert.equal(await rpc(node.url, 'eth_getRawTransactionByBlockHashAndIndex', ['0x' + '12'.repeat(32), '0x0']), null);
     const receipts = await rpc(node.url, 'eth_getBlockReceipts', ['0x' + txBlock.toString(16)]);
     assert.equal(receipts.length, b.transactions.length);
     assert.equal(receipts[idx].transactionHash, txHash);

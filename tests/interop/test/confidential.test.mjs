@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeDeployData, encodeFunctionData, decodeFunctionResult, toHex } from 'viem';
 import { startNode } from '../lib/node.mjs';
-import { viemClients, rpc, rpcResponse, loadArtifact, devAccount } from '../lib/util.mjs';
+import { viemClients, rpc, rpcResponse, loadArtifact, devAccount, MULTICALL3 } from '../lib/util.mjs';
 import { verifyServiceStatement, verifyEncryptionKey, seal, openResult, bytesToHex } from '../../../sdk/js/src/index.mjs';
 
 describe('confidential contracts from viem', () => {
@@ -82,5 +82,24 @@ describe('confidential contracts from viem', () => {
       assert.equal(r.error?.code, -32000, `${method}: ${JSON.stringify(r)}`);
       assert.match(r.error.message, new RegExp(`confidential contract .*: ${method} is not available`));
     }
+    // eth_simulateV1 answers logs and state effects: refused for a call to the contract, for
+    // a state override of it, and for a call that reaches it through another contract.
+    const mc = loadArtifact('Multicall3');
+    const viaMulticall = encodeFunctionData({
+      abi: mc.abi, functionName: 'aggregate3', args: [[{ target: token, allowFailure: true, callData: q }]],
+    });
+    for (const payload of [
+      { blockStateCalls: [{ calls: [{ from: me, to: token, data: q }] }] },
+      { blockStateCalls: [{ stateOverrides: { [token]: { balance: '0x1' } }, calls: [] }] },
+      { blockStateCalls: [{ calls: [{ from: me, to: MULTICALL3, data: viaMulticall }] }] },
+    ]) {
+      const r = await rpcResponse(node.url, 'eth_simulateV1', [payload, 'latest']);
+      assert.equal(r.error?.code, -32000, JSON.stringify(r));
+      assert.match(r.error.message, /confidential contract .*: eth_simulateV1 is not available/);
+    }
+    // The same call through Multicall3 to a public contract simulates.
+    const ok = await rpc(node.url, 'eth_simulateV1', [{ blockStateCalls: [{ calls: [{ from: me, to: MULTICALL3, data: encodeFunctionData({
+      abi: mc.abi, functionName: 'getBlockNumber', args: [] }) }] }] }, 'latest']);
+    assert.equal(ok[0].calls[0].status, '0x1');
   });
 });
