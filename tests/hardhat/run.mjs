@@ -6,6 +6,7 @@
 //   TXNCHAIN_BIN=target/checked/txnchain node run.mjs [--compare-anvil]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +16,11 @@ import { startProcess } from '../harness/process.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const HARDHAT = join(HERE, 'node_modules', '.bin', 'hardhat');
-const ANVIL = join(HERE, 'node_modules', '.bin', 'anvil');
+// The platform binary (an optional dependency of @foundry-rs/anvil), not node_modules/.bin/anvil:
+// that is a node wrapper, which would stay between the harness and anvil (signals, exit status).
+const ANVIL = createRequire(import.meta.url).resolve(
+  `@foundry-rs/anvil-${process.platform}-${{ x64: 'amd64', arm64: 'arm64' }[process.arch]}/bin/anvil`,
+);
 const CHAIN_ID = 424242;
 /** A hung ignition deployment (the failure this guards against) is cut off after this. */
 const IGNITION_TIMEOUT_MS = 120_000;
