@@ -171,6 +171,37 @@ impl LedgerReader {
         Ok(self.snap.storage_proof(address, slot)?)
     }
 
+    /// The tries of the state after a past block `number`, rebuilt in memory for proofs
+    /// (`None` when the data directory kept no key lists for the blocks after it).
+    pub fn past_tries(
+        &self,
+        number: u64,
+        max_keys: usize,
+    ) -> Result<Option<txnchain_storage::PastTries>, LedgerError> {
+        Ok(self.snap.past_tries(number, max_keys)?)
+    }
+
+    /// The account and its proof at the block of `tries` (public for every contract).
+    pub fn account_proof_in(
+        &self,
+        tries: &txnchain_storage::PastTries,
+        address: Address,
+    ) -> Result<(Option<AccountRecord>, Vec<Bytes>), LedgerError> {
+        Ok(self.snap.account_proof_in(tries, address)?)
+    }
+
+    /// A slot and its proof at the block of `tries`, refused for a confidential contract.
+    pub fn storage_proof_in(
+        &self,
+        tries: &txnchain_storage::PastTries,
+        address: Address,
+        slot: U256,
+        method: &str,
+    ) -> Result<(U256, Vec<Bytes>), LedgerError> {
+        self.guard(address, method)?;
+        Ok(self.snap.storage_proof_in(tries, address, slot)?)
+    }
+
     /// The sender an unsigned call from `from` to `to` runs with: zero when `to` is a
     /// confidential contract (only a signed query runs with a real sender).
     pub fn unsigned_sender(

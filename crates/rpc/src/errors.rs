@@ -35,7 +35,9 @@ pub(crate) fn reverted(output: &Bytes) -> RpcError {
 
 pub(crate) fn storage(e: StorageError) -> RpcError {
     match e {
-        StorageError::Pruned { .. } => RpcError::server(e.to_string()),
+        StorageError::Pruned { .. } | StorageError::HistoryTooLarge { .. } => {
+            RpcError::server(e.to_string())
+        }
         other => {
             tracing::error!(error = %other, "storage error");
             RpcError::internal(other.to_string())

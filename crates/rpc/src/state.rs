@@ -18,6 +18,10 @@ use txnchain_jsonrpc::RpcError;
 use crate::api::{EthApi, apply_overrides, call_input};
 use crate::errors;
 
+/// The most state keys written since a past block that `eth_getProof` rebuilds that block's
+/// tries from (one rebuild costs about one block apply of that many keys).
+const MAX_PROOF_HISTORY_KEYS: usize = 200_000;
+
 fn is_pending(id: &Option<BlockId>) -> bool {
     matches!(id, Some(BlockId::Number(BlockNumberOrTag::Pending)))
 }
@@ -244,8 +248,8 @@ impl EthApi {
         })
     }
 
-    /// `eth_getProof`, against the latest state only (proof nodes are stored by path for the
-    /// current state).
+    /// `eth_getProof` at any block of the retained history: the latest tries, or a past
+    /// block's tries rebuilt in memory from history (`txnchain_storage::PastTries`).
     pub(crate) fn proof(
         &self,
         address: Address,
@@ -254,17 +258,33 @@ impl EthApi {
     ) -> Result<EIP1186AccountProofResponse, RpcError> {
         let snap = self.snapshot()?;
         let n = self.resolve(&snap, block)?;
-        if n != self.latest(&snap)? {
-            return Err(RpcError::server(
-                "eth_getProof is only available for the latest block",
-            ));
+        let past = if n == self.latest(&snap)? {
+            None
+        } else {
+            match snap
+                .past_tries(n, MAX_PROOF_HISTORY_KEYS)
+                .map_err(errors::ledger)?
+            {
+                Some(t) => Some(t),
+                None => {
+                    return Err(RpcError::server(format!(
+                        "eth_getProof at block {n} is not available: this data directory kept no list of the keys written after it"
+                    )));
+                }
+            }
+        };
+        let (account, account_proof) = match &past {
+            None => snap.account_proof(address),
+            Some(t) => snap.account_proof_in(t, address),
         }
-        let (account, account_proof) = snap.account_proof(address).map_err(errors::ledger)?;
+        .map_err(errors::ledger)?;
         let mut storage_proof = Vec::with_capacity(keys.len());
         for key in keys {
-            let (value, proof) = snap
-                .storage_proof(address, key, "eth_getProof")
-                .map_err(errors::ledger)?;
+            let (value, proof) = match &past {
+                None => snap.storage_proof(address, key, "eth_getProof"),
+                Some(t) => snap.storage_proof_in(t, address, key, "eth_getProof"),
+            }
+            .map_err(errors::ledger)?;
             storage_proof.push(EIP1186StorageProof {
                 key: B256::from(key).into(),
                 value,

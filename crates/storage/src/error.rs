@@ -42,6 +42,16 @@ pub enum StorageError {
     /// A key could not be created (the operating system's RNG failed).
     #[error("key material: {0}")]
     Key(#[from] txnchain_crypto::CryptoError),
+    /// Too much state was written since a past block to rebuild its tries for a proof.
+    #[error(
+        "more than {max_keys} state keys were written after block {block}: proofs at that block are not available"
+    )]
+    HistoryTooLarge {
+        /// The block asked for.
+        block: u64,
+        /// The most keys rebuilt for one proof.
+        max_keys: usize,
+    },
     /// Trie update failed.
     #[error("state trie: {0}")]
     Trie(String),

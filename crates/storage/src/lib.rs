@@ -17,6 +17,7 @@
 mod access;
 mod cache;
 mod error;
+mod past_tries;
 mod records;
 mod snapshot;
 mod state_trie;
@@ -24,6 +25,7 @@ mod store;
 mod tables;
 
 pub use error::StorageError;
+pub use past_tries::PastTries;
 pub use records::{AccountRecord, BlockWrite, PreparedState, StateChanges, TrieKey, TxLocation};
 pub use snapshot::Snapshot;
 pub use store::{Store, StoreOptions, StoreSavepoint};

@@ -63,7 +63,7 @@ impl Snapshot {
     }
 
     /// The plaintext value of the key made of `parts` in `t` (opened when confidential).
-    fn get(&self, t: Table, parts: &[&[u8]]) -> Result<Option<Vec<u8>>, StorageError> {
+    pub(crate) fn get(&self, t: Table, parts: &[&[u8]]) -> Result<Option<Vec<u8>>, StorageError> {
         let Some(table) = self.table(t)? else {
             return Ok(None);
         };

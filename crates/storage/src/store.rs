@@ -472,14 +472,14 @@ impl Store {
                 self.put_stored(&mut trie, tables::TRIE, &stored, node.as_deref())?;
             }
         }
-        if !self.options.archive {
-            self.put(
-                &mut txn.open_table(tables::BLOCK_CHANGES.def())?,
-                tables::BLOCK_CHANGES,
-                &[&number.to_be_bytes()],
-                Some(&changed),
-            )?;
-        }
+        // Kept in archive mode too: pruning reads them, and so does rebuilding a past block's
+        // tries for `eth_getProof` (`past_tries`).
+        self.put(
+            &mut txn.open_table(tables::BLOCK_CHANGES.def())?,
+            tables::BLOCK_CHANGES,
+            &[&number.to_be_bytes()],
+            Some(&changed),
+        )?;
         Ok(())
     }
 

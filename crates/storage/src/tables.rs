@@ -84,7 +84,8 @@ pub(crate) const TRIE: Table = Table::confidential("trie_nodes");
 pub(crate) const ACCOUNT_HISTORY: Table = Table::confidential("account_history");
 /// address ‖ slot | block → value after that block.
 pub(crate) const STORAGE_HISTORY: Table = Table::confidential("storage_history");
-/// block → keys written in that block (for pruning history).
+/// block → keys written in that block (for pruning history, and rebuilding a past block's
+/// tries for proofs).
 pub(crate) const BLOCK_CHANGES: Table = Table::sealed_by_block("block_changes");
 /// tx hash → sealed result of an enveloped transaction (already ciphertext for the sender;
 /// sealed again at rest like everything else).
