@@ -5,8 +5,11 @@ use std::time::Duration;
 use alloy_eips::BlockNumberOrTag;
 use alloy_primitives::{B256, Bytes};
 use alloy_rpc_types_eth::{Block, BlockTransactions, Transaction, TransactionReceipt};
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
 use txnchain_jsonrpc::RpcError;
-use txnchain_ledger::LedgerReader;
+use txnchain_ledger::{CommittedBlock, LedgerReader};
 
 use crate::api::EthApi;
 use crate::convert::{self, Position};
@@ -109,6 +112,49 @@ impl EthApi {
             Some(h) => self.raw_transaction_by_hash(*h),
             None => Ok(None),
         }
+    }
+
+    /// Waits until the pooled transaction `hash` is in a committed block announced on
+    /// `blocks` (subscribed before the caller last looked for it, so that block cannot be
+    /// missed), at most `wait`. Answers at once, `false`, when the pool does not hold it or it
+    /// cannot go in yet (it waits for an earlier nonce); `true` once its block is applied.
+    pub(crate) async fn await_inclusion(
+        &self,
+        hash: B256,
+        mut blocks: broadcast::Receiver<Arc<CommittedBlock>>,
+        wait: Duration,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        let Some(tx) = self.ledger.pool().get(&hash) else {
+            return false; // committed (its block is applied) or dropped
+        };
+        // Checked once: a transaction contiguous with its sender's nonces stays so.
+        let committed = self
+            .snapshot()
+            .and_then(|s| s.account(tx.sender()).map_err(errors::ledger))
+            .map_or(0, |a| a.map_or(0, |a| a.nonce));
+        if tx.nonce() >= self.ledger.pool().pending_nonce(tx.sender(), committed) {
+            return false; // a nonce gap: no block can take it yet
+        }
+        loop {
+            if self.ledger.pool().get(&hash).is_none() {
+                // Left the pool: committed (its block was announced before we listened) or
+                // dropped; the caller looks again.
+                return true;
+            }
+            match tokio::time::timeout_at(deadline, blocks.recv()).await {
+                Ok(Ok(b)) if b.transactions.iter().any(|t| t.hash() == hash) => return true,
+                Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return false,
+            }
+        }
+    }
+
+    /// In `node` mode, the committed blocks to watch for a receipt that is not there yet
+    /// (`eth_getTransactionReceipt` waits for the block of a pooled transaction); `None` in
+    /// `dev`, where automine answers sends at commit and manual mining would never bring it.
+    pub(crate) fn receipt_watch(&self) -> Option<broadcast::Receiver<Arc<CommittedBlock>>> {
+        self.mining().is_none().then(|| self.ledger.subscribe())
     }
 
     pub(crate) fn transaction_by_hash(&self, hash: B256) -> Result<Option<Transaction>, RpcError> {

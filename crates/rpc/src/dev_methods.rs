@@ -53,30 +53,9 @@ impl EthApi {
     pub(crate) async fn await_automine(
         &self,
         hash: B256,
-        mut blocks: broadcast::Receiver<Arc<CommittedBlock>>,
+        blocks: broadcast::Receiver<Arc<CommittedBlock>>,
     ) {
-        let deadline = tokio::time::Instant::now() + AUTOMINE_WAIT;
-        let Some(tx) = self.ledger.pool().get(&hash) else {
-            return; // already committed (its block is applied) or dropped
-        };
-        // Checked once: a transaction contiguous with its sender's nonces stays so.
-        let committed = self
-            .snapshot()
-            .and_then(|s| s.account(tx.sender()).map_err(errors::ledger))
-            .map_or(0, |a| a.map_or(0, |a| a.nonce));
-        if tx.nonce() >= self.ledger.pool().pending_nonce(tx.sender(), committed) {
-            return; // a nonce gap: no block can take it yet
-        }
-        loop {
-            if self.ledger.pool().get(&hash).is_none() {
-                return; // committed or dropped
-            }
-            match tokio::time::timeout_at(deadline, blocks.recv()).await {
-                Ok(Ok(b)) if b.transactions.iter().any(|t| t.hash() == hash) => return,
-                Ok(Ok(_) | Err(broadcast::error::RecvError::Lagged(_))) => {}
-                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return,
-            }
-        }
+        self.await_inclusion(hash, blocks, AUTOMINE_WAIT).await;
     }
 }
 

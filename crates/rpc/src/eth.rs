@@ -11,6 +11,20 @@ use serde_json::Value;
 use txnchain_jsonrpc::{CallCtx, Params, RpcError, RpcModule};
 
 use crate::api::{EthApi, hex_u64, to_value};
+
+/// The longest `eth_getTransactionReceipt` waits in `node` mode for the block of a pooled
+/// transaction (blocks are cut on demand within milliseconds of a transaction's admission).
+const RECEIPT_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+async fn blocking_receipt(
+    api: &Arc<EthApi>,
+    hash: B256,
+) -> Result<Option<alloy_rpc_types_eth::TransactionReceipt>, RpcError> {
+    let a = Arc::clone(api);
+    tokio::task::spawn_blocking(move || a.receipt(hash))
+        .await
+        .map_err(|e| RpcError::internal(format!("handler failed: {e}")))?
+}
 use crate::blocks::BlockRef;
 
 type Res = Result<Value, RpcError>;
@@ -328,10 +342,22 @@ pub fn module() -> Result<RpcModule<EthApi>, String> {
         let i: U64 = p.required(1)?;
         to_value(api.raw_tx_by_block_and_index(BlockRef::Hash(h), i.to::<u64>())?)
     });
-    reg_blocking!(m, "eth_getTransactionReceipt", |api, p| {
+    // In `node` mode, a receipt asked for a pooled transaction that the next block will take
+    // waits for that block (at most RECEIPT_WAIT) instead of answering null: web3.js 1.x (and
+    // so Caliper) looks for the receipt once, then waits for a *new* head, and a block that
+    // lands in between leaves it waiting on an idle chain.
+    reg!(m, "eth_getTransactionReceipt", |api, p| {
         p.check_max(1)?;
         let h: B256 = p.required(0)?;
-        to_value(api.receipt(h)?)
+        let blocks = api.receipt_watch();
+        let receipt = blocking_receipt(&api, h).await?;
+        if receipt.is_none()
+            && let Some(blocks) = blocks
+            && api.await_inclusion(h, blocks, RECEIPT_WAIT).await
+        {
+            return to_value(blocking_receipt(&api, h).await?);
+        }
+        to_value(receipt)
     });
     reg_blocking!(m, "eth_getBlockByNumber", |api, p| {
         p.check_max(2)?;
