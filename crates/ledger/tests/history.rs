@@ -11,19 +11,31 @@ use common::*;
 use txnchain_ledger::PoolLimits;
 use txnchain_storage::{StorageError, StoreOptions};
 
-#[test]
-fn old_state_is_pruned_but_retained_blocks_stay_exact() {
+/// A ledger that keeps the state of the last `retain` blocks only, with two dev keys.
+fn pruning_ledger(
+    retain: u64,
+) -> (
+    tempfile::TempDir,
+    Vec<alloy_signer_local::PrivateKeySigner>,
+    std::sync::Arc<txnchain_ledger::Ledger>,
+) {
     let keys =
         txnchain_primitives::dev::dev_keys(txnchain_primitives::dev::DEV_MNEMONIC, 2).unwrap();
     let genesis = genesis(&keys);
     let dir = tempfile::tempdir().unwrap();
     let options = StoreOptions {
         archive: false,
-        retain_blocks: 3,
+        retain_blocks: retain,
         retain_seconds: 0,
         ..StoreOptions::default()
     };
     let ledger = open_with(dir.path(), &genesis, PoolLimits::default(), options);
+    (dir, keys, ledger)
+}
+
+#[test]
+fn old_state_is_pruned_but_retained_blocks_stay_exact() {
+    let (_dir, keys, ledger) = pruning_ledger(3);
     // Block 1 writes `once` a single time; every block pays `often`.
     let once = Address::repeat_byte(0x11);
     let often = Address::repeat_byte(0x22);
@@ -78,17 +90,7 @@ const RECORDER_INIT: [u8; 17] = [
 fn proofs_at_past_blocks_verify_against_their_headers() {
     use alloy_primitives::{Bytes, keccak256};
     use alloy_trie::{Nibbles, proof::verify_proof};
-    let keys =
-        txnchain_primitives::dev::dev_keys(txnchain_primitives::dev::DEV_MNEMONIC, 2).unwrap();
-    let genesis = genesis(&keys);
-    let dir = tempfile::tempdir().unwrap();
-    let options = StoreOptions {
-        archive: false,
-        retain_blocks: 4,
-        retain_seconds: 0,
-        ..StoreOptions::default()
-    };
-    let ledger = open_with(dir.path(), &genesis, PoolLimits::default(), options);
+    let (_dir, keys, ledger) = pruning_ledger(4);
     ledger
         .submit(eip1559(&keys[1], 0, |t| {
             t.to = alloy_primitives::TxKind::Create;

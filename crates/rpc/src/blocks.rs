@@ -81,18 +81,26 @@ impl EthApi {
         }
     }
 
-    pub(crate) fn tx_by_block_and_index(
-        &self,
-        id: BlockRef,
-        index: u64,
-    ) -> Result<Option<Transaction>, RpcError> {
+    /// The hash of the transaction at `index` in block `id`, if both exist.
+    fn tx_hash_at(&self, id: BlockRef, index: u64) -> Result<Option<B256>, RpcError> {
         let snap = self.snapshot()?;
         let Some(n) = self.number_of(&snap, id)? else {
             return Ok(None);
         };
         let hashes = snap.block_tx_hashes(n).map_err(errors::ledger)?;
-        match usize::try_from(index).ok().and_then(|i| hashes.get(i)) {
-            Some(h) => self.transaction_by_hash(*h),
+        Ok(usize::try_from(index)
+            .ok()
+            .and_then(|i| hashes.get(i))
+            .copied())
+    }
+
+    pub(crate) fn tx_by_block_and_index(
+        &self,
+        id: BlockRef,
+        index: u64,
+    ) -> Result<Option<Transaction>, RpcError> {
+        match self.tx_hash_at(id, index)? {
+            Some(h) => self.transaction_by_hash(h),
             None => Ok(None),
         }
     }
@@ -103,13 +111,8 @@ impl EthApi {
         id: BlockRef,
         index: u64,
     ) -> Result<Option<Bytes>, RpcError> {
-        let snap = self.snapshot()?;
-        let Some(n) = self.number_of(&snap, id)? else {
-            return Ok(None);
-        };
-        let hashes = snap.block_tx_hashes(n).map_err(errors::ledger)?;
-        match usize::try_from(index).ok().and_then(|i| hashes.get(i)) {
-            Some(h) => self.raw_transaction_by_hash(*h),
+        match self.tx_hash_at(id, index)? {
+            Some(h) => self.raw_transaction_by_hash(h),
             None => Ok(None),
         }
     }
