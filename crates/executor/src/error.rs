@@ -1,6 +1,6 @@
 //! Execution errors.
 
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256};
 use txnchain_primitives::TxRejection;
 use txnchain_storage::StorageError;
 
@@ -10,6 +10,15 @@ pub enum ExecError {
     /// Reading state failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// A call that carries state overrides reached a confidential contract (see
+    /// [`crate::Overlay::refuse_confidential`]); nothing of its execution is answered.
+    #[error("confidential contract {address}: {method} is not available")]
+    ConfidentialReached {
+        /// The confidential contract.
+        address: Address,
+        /// The JSON-RPC method refused.
+        method: &'static str,
+    },
     /// A call or transaction failed validation inside the EVM (nonce, funds, gas…).
     #[error(transparent)]
     InvalidTransaction(TxRejection),

@@ -25,6 +25,9 @@ pub struct Overlay<S> {
     /// Analysed bytecode by hash, so a block calling the same contract many times reads and
     /// analyses its code once. Code is immutable per hash, so the cache never goes stale.
     code_cache: HashMap<B256, Bytecode>,
+    /// Set by [`Overlay::refuse_confidential`]: the method to name when a read reaches a
+    /// confidential contract.
+    refuse_confidential: Option<&'static str>,
 }
 
 fn info_from(record: &AccountRecord) -> AccountInfo {
@@ -52,7 +55,32 @@ impl<S: StateSource> Overlay<S> {
             new_code: BTreeMap::new(),
             base_accounts: HashMap::new(),
             code_cache: HashMap::new(),
+            refuse_confidential: None,
         }
+    }
+
+    /// From now on, reading any confidential contract's account fails with
+    /// [`ExecError::ConfidentialReached`] naming `method`, before any of its code runs. For
+    /// calls with state overrides: code put at an ordinary address (its owner's, say) could
+    /// otherwise call the contract as that address and answer what it returns. The registry is
+    /// read from the committed state, which overrides cannot change.
+    pub fn refuse_confidential(&mut self, method: &'static str) {
+        self.refuse_confidential = Some(method);
+    }
+
+    fn check_confidential(&self, address: Address) -> Result<(), ExecError> {
+        if let Some(method) = self.refuse_confidential
+            && !self
+                .base
+                .storage(
+                    crate::confidential::REGISTRY,
+                    crate::confidential::registry_slot(address),
+                )?
+                .is_zero()
+        {
+            return Err(ExecError::ConfidentialReached { address, method });
+        }
+        Ok(())
     }
 
     /// The state this overlay reads through to.
@@ -61,6 +89,7 @@ impl<S: StateSource> Overlay<S> {
     }
 
     fn read_account(&self, address: Address) -> Result<Option<AccountInfo>, ExecError> {
+        self.check_confidential(address)?;
         if let Some(a) = self.accounts.get(&address) {
             return Ok(a.clone());
         }
@@ -239,6 +268,7 @@ impl<S: StateSource> Database for Overlay<S> {
     type Error = ExecError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, ExecError> {
+        self.check_confidential(address)?;
         if let Some(a) = self.accounts.get(&address) {
             return Ok(a.clone());
         }

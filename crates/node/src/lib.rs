@@ -321,9 +321,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         );
         let mut rx = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
-            // Low-balance check of the settlement keys: at start and every minute.
+            // Low-balance check of the settlement keys at start and every minute, with a
+            // summary of the minute's settlements.
             loop {
                 facilitator.check_balances().await;
+                facilitator.log_settlement_summary();
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(60)) => {}
                     _ = rx.wait_for(|s| *s) => return,

@@ -119,8 +119,9 @@ impl EthApi {
 
     /// Waits until the pooled transaction `hash` is in a committed block announced on
     /// `blocks` (subscribed before the caller last looked for it, so that block cannot be
-    /// missed), at most `wait`. Answers at once, `false`, when the pool does not hold it or it
-    /// cannot go in yet (it waits for an earlier nonce); `true` once its block is applied.
+    /// missed), at most `wait`. Answers at once: `true` when the pool no longer holds it (its
+    /// block may have been applied since the caller looked), `false` when it cannot go in yet
+    /// (it waits for an earlier nonce); else `true` once its block is applied.
     pub(crate) async fn await_inclusion(
         &self,
         hash: B256,
@@ -129,7 +130,9 @@ impl EthApi {
     ) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         let Some(tx) = self.ledger.pool().get(&hash) else {
-            return false; // committed (its block is applied) or dropped
+            // Committed since the caller looked (the pool lets go after the store has the
+            // block) or dropped: look again.
+            return true;
         };
         // Checked once: a transaction contiguous with its sender's nonces stays so.
         let committed = self

@@ -252,6 +252,9 @@ impl EthApi {
         };
         let per_call_cap = self.gas_cap(base_number);
         let mut overlay = Overlay::new(self.execution_state(&snap, base_number)?);
+        // Refused before any of a confidential contract's code runs (overridden code could
+        // call it as the address it sits at); the guard on touched accounts below stays.
+        overlay.refuse_confidential(METHOD);
         let mut hashes: BTreeMap<u64, B256> = BTreeMap::new();
         let mut parent = base.clone();
         let mut out = Vec::with_capacity(payload.block_state_calls.len());
@@ -285,12 +288,14 @@ impl EthApi {
                     ),
                 ));
             }
-            // Skipped numbers become empty blocks.
+            // Skipped numbers become empty blocks (with the state root of the block before).
             while parent.header.number + 1 < number {
+                limits_check(limits)?;
                 let ctx = self.sim_context(&base, &parent, &BlockOverrides::default(), opts)?;
                 let build = BlockBuild::new(ctx);
+                let root = Some(parent.header.state_root).filter(|_| from_latest);
                 let (header, rendered) =
-                    self.finish_block(&snap, &overlay, build, from_latest, false)?;
+                    self.finish_block(&snap, &overlay, build, from_latest, root, false)?;
                 hashes.insert(header.header.number, header.hash);
                 out.push(rendered);
                 parent = header;
@@ -312,10 +317,20 @@ impl EthApi {
                         format!("block gas limit reached: {g} > {left_in_block}"),
                     ));
                 }
+                if let Some(g) = req.gas
+                    && g > budget
+                {
+                    return Err(code_error(
+                        -38026,
+                        format!(
+                            "gas {g} is over what is left of the simulation's gas cap ({budget})"
+                        ),
+                    ));
+                }
                 let default_gas = left_in_block.min(per_call_cap).min(budget);
                 let mut input = call_input(&req, default_gas)?;
                 if let Some(g) = req.gas {
-                    input.gas = g.min(per_call_cap).min(budget);
+                    input.gas = g.min(per_call_cap);
                 }
                 let call = simulate_call(
                     chain,
@@ -331,11 +346,13 @@ impl EthApi {
                 budget = budget.saturating_sub(call.result.tx_gas_used());
                 build.push(&req, call, chain.chain_id);
             }
+            limits_check(limits)?;
             let (header, rendered) = self.finish_block(
                 &snap,
                 &overlay,
                 build,
                 from_latest,
+                None,
                 payload.return_full_transactions,
             )?;
             hashes.insert(header.header.number, header.hash);
@@ -390,13 +407,15 @@ impl EthApi {
         overlay: &Overlay<txnchain_executor::SnapshotState<'_>>,
         build: BlockBuild,
         from_latest: bool,
+        known_root: Option<B256>,
         full: bool,
     ) -> Result<(SealedHeader, SimulatedBlock<Block>), RpcError> {
-        let state_root = if from_latest {
-            snap.state_root_with(&overlay.changes())
-                .map_err(errors::ledger)?
-        } else {
-            B256::ZERO
+        let state_root = match known_root {
+            Some(root) => root,
+            None if from_latest => snap
+                .state_root_with(&overlay.changes())
+                .map_err(errors::ledger)?,
+            None => B256::ZERO,
         };
         let header = seal_header(
             &build.ctx,

@@ -84,10 +84,11 @@ impl EthApi {
 
     /// Runs `f` with what a call at `block` sees: the block's context, its state with the
     /// overrides applied, and the per-call gas cap. The policy hook refuses overrides of a
-    /// confidential contract and calls to one at a past block (`method` names the refusal).
+    /// confidential contract, calls with overrides whose execution reaches one, and calls to
+    /// one at a past block (`method` names the refusal).
     pub(crate) fn with_call_state<T>(
         &self,
-        method: &str,
+        method: &'static str,
         to: Option<Address>,
         block: Option<BlockId>,
         overrides: Option<StateOverride>,
@@ -111,6 +112,10 @@ impl EthApi {
         let header = self.header(&snap, n)?;
         let ctx = self.call_context(&header);
         let mut overlay = Overlay::new(self.execution_state(&snap, n)?);
+        if overrides.is_some() {
+            // Overridden code could call a confidential contract as the address it sits at.
+            overlay.refuse_confidential(method);
+        }
         apply_overrides(&mut overlay, overrides)?;
         f(&snap, &ctx, &overlay, self.gas_cap(n))
     }

@@ -84,6 +84,8 @@ impl Snapshot {
         let last = self.last_applied()?.unwrap_or(0);
         let mut accounts = BTreeSet::new();
         let mut slots = BTreeSet::new();
+        // Repeated writes of the same key count too: the scan itself is bounded.
+        let mut entries = 0usize;
         for n in block.saturating_add(1)..=last {
             let Some(list) = self.get(tables::BLOCK_CHANGES, &[&n.to_be_bytes()])? else {
                 return Ok(None);
@@ -102,7 +104,8 @@ impl Snapshot {
                     }
                     _ => return Err(corrupt("block_changes", "malformed key list")),
                 }
-                if accounts.len() + slots.len() > max_keys {
+                entries += 1;
+                if accounts.len() + slots.len() > max_keys || entries > max_keys.saturating_mul(4) {
                     return Err(too_many(block, max_keys));
                 }
             }

@@ -85,6 +85,7 @@ describe('confidential contracts from viem', () => {
     // eth_simulateV1 answers logs and state effects: refused for a call to the contract, for
     // a state override of it, and for a call that reaches it through another contract.
     const mc = loadArtifact('Multicall3');
+    const randomPublic = () => '0x' + [...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, '0')).join('');
     const viaMulticall = encodeFunctionData({
       abi: mc.abi, functionName: 'aggregate3', args: [[{ target: token, allowFailure: true, callData: q }]],
     });
@@ -97,6 +98,23 @@ describe('confidential contracts from viem', () => {
       assert.equal(r.error?.code, -32000, JSON.stringify(r));
       assert.match(r.error.message, /confidential contract .*: eth_simulateV1 is not available/);
     }
+    // Code overridden at an ordinary address (here the sender's own) could call the contract
+    // as that address: a call with state overrides that reaches a confidential contract is
+    // refused before the contract runs, in eth_call, eth_estimateGas and eth_simulateV1 alike.
+    const multicallCode = await rpc(node.url, 'eth_getCode', [MULTICALL3, 'latest']);
+    const asMe = { [me]: { code: multicallCode } };
+    for (const [method, params] of [
+      ['eth_call', [{ from: me, to: me, data: viaMulticall }, 'latest', asMe]],
+      ['eth_estimateGas', [{ from: me, to: me, data: viaMulticall }, 'latest', asMe]],
+      ['eth_simulateV1', [{ blockStateCalls: [{ stateOverrides: asMe, calls: [{ from: me, to: me, data: viaMulticall }] }] }, 'latest']],
+    ]) {
+      const r = await rpcResponse(node.url, method, params);
+      assert.equal(r.error?.code, -32000, `${method}: ${JSON.stringify(r).slice(0, 300)}`);
+      assert.match(r.error.message, new RegExp(`confidential contract .*: ${method} is not available`));
+    }
+    // Without the override the same eth_call is an ordinary public call.
+    assert.ok((await rpcResponse(node.url, 'eth_call', [{ from: me, to: MULTICALL3, data: encodeFunctionData({
+      abi: mc.abi, functionName: 'getBlockNumber', args: [] }) }, 'latest', { [randomPublic()]: { balance: '0x1' } }])).result);
     // The same call through Multicall3 to a public contract simulates.
     const ok = await rpc(node.url, 'eth_simulateV1', [{ blockStateCalls: [{ calls: [{ from: me, to: MULTICALL3, data: encodeFunctionData({
       abi: mc.abi, functionName: 'getBlockNumber', args: [] }) }] }] }, 'latest']);

@@ -150,6 +150,7 @@ pub(crate) async fn run(a: FacilitatorArgs) -> anyhow::Result<()> {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             f2.check_balances().await;
+            f2.log_settlement_summary();
         }
     });
     txnchain_http::serve(

@@ -21,7 +21,43 @@ fn load(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
+/// Settlement totals at one instant, for the periodic summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SettleTotals {
+    pub(crate) success: u64,
+    pub(crate) failure: u64,
+    pub(crate) latency_us: u64,
+}
+
+impl SettleTotals {
+    /// What happened between `earlier` and `self`: (settled, failed, mean latency in ms of
+    /// the settled), or `None` when nothing did.
+    pub(crate) fn since(self, earlier: SettleTotals) -> Option<(u64, u64, f64)> {
+        let settled = self.success.saturating_sub(earlier.success);
+        let failed = self.failure.saturating_sub(earlier.failure);
+        if settled == 0 && failed == 0 {
+            return None;
+        }
+        let latency = self.latency_us.saturating_sub(earlier.latency_us);
+        let mean_ms = if settled == 0 {
+            0.0
+        } else {
+            latency as f64 / settled as f64 / 1e3
+        };
+        Some((settled, failed, mean_ms))
+    }
+}
+
 impl Metrics {
+    /// The settlement counters now.
+    pub(crate) fn settle_totals(&self) -> SettleTotals {
+        SettleTotals {
+            success: load(&self.settle_success),
+            failure: load(&self.settle_failure),
+            latency_us: load(&self.settle_latency_us_sum),
+        }
+    }
+
     pub(crate) fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
@@ -88,5 +124,28 @@ impl Metrics {
                 .map(|(a, b)| (format!("{{key=\"{a}\"}}"), u8::from(*b < low_balance_wei))),
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SettleTotals;
+
+    #[test]
+    fn the_summary_counts_what_happened_since_the_last_one() {
+        let a = SettleTotals {
+            success: 10,
+            failure: 1,
+            latency_us: 50_000,
+        };
+        assert_eq!(a.since(a), None);
+        let b = SettleTotals {
+            success: 14,
+            failure: 2,
+            latency_us: 90_000,
+        };
+        assert_eq!(b.since(a), Some((4, 1, 10.0)));
+        let failed_only = SettleTotals { failure: 3, ..a };
+        assert_eq!(failed_only.since(a), Some((0, 2, 0.0)));
     }
 }

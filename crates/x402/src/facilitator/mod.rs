@@ -35,7 +35,7 @@ use crate::chain::{CallOutcome, Chain};
 use crate::types::*;
 use crate::{X402Error, reason};
 use keys::KeyPool;
-use metrics::Metrics;
+use metrics::{Metrics, SettleTotals};
 use records::Records;
 
 sol! {
@@ -208,6 +208,8 @@ pub struct Facilitator<C> {
     permits: Semaphore,
     records: Records,
     metrics: Metrics,
+    /// The settlement totals at the last [`Facilitator::log_settlement_summary`].
+    summarized: parking_lot::Mutex<SettleTotals>,
 }
 
 impl<C: Chain> Facilitator<C> {
@@ -222,6 +224,7 @@ impl<C: Chain> Facilitator<C> {
             permits: Semaphore::new(config.max_concurrent_settlements.max(1)),
             records: Records::new(config.max_settlement_records),
             metrics: Metrics::default(),
+            summarized: parking_lot::Mutex::new(SettleTotals::default()),
             config,
         }))
     }
@@ -279,6 +282,23 @@ impl<C: Chain> Facilitator<C> {
             extensions: vec![],
             signers,
         }
+    }
+
+    /// One INFO line for the settlements since the last call, none when there were none.
+    /// Each settlement is logged at DEBUG only, so a facilitator settling 1,000 payments a
+    /// second logs one line per call (the servers call this every minute).
+    pub fn log_settlement_summary(&self) {
+        let now = self.metrics.settle_totals();
+        let mut last = self.summarized.lock();
+        if let Some((settled, failed, mean_latency_ms)) = now.since(*last) {
+            tracing::info!(
+                settled,
+                failed,
+                mean_latency_ms,
+                "x402 settlements since the last summary"
+            );
+        }
+        *last = now;
     }
 
     /// Refreshes settlement-key balances; warns on low ones. Returns the low keys.
