@@ -207,8 +207,7 @@ pub fn simulate_call<S: StateSource>(
         Some(n) => n,
         None => overlay.basic_ref(input.from)?.map_or(0, |a| a.nonce),
     };
-    let mut tx = call_env(input, chain.chain_id, nonce);
-    tx.nonce = nonce;
+    let tx = call_env(input, chain.chain_id, nonce);
     let mut guard = crate::call::deadline_guard(*limits);
     let mut tracer = TransferTracer::default();
     let state = SimState {

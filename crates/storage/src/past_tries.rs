@@ -165,14 +165,8 @@ impl Snapshot {
             .into_iter()
             .map(|(TrieKey { account, path }, node)| ((account, path), node))
             .collect();
-        let mut wiped: HashSet<Address> = prepared.trie_wipes.into_iter().collect();
-        // A storage trie rebuilt from nothing (the account had no storage in the latest
-        // state) must not fall through to latest nodes either.
-        for (address, record) in &prepared.accounts {
-            if record.is_none() {
-                wiped.insert(*address);
-            }
-        }
+        // Storage tries the account did not have at `block` (prepare_state wipes them).
+        let wiped: HashSet<Address> = prepared.trie_wipes.into_iter().collect();
         Ok(Some(PastTries {
             block,
             accounts: prepared.accounts,
