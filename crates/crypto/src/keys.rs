@@ -7,8 +7,8 @@
 //!   prk                = HKDF-Extract(salt = "txnchain-ledger-secret-v1", ikm = ledger secret)
 //!   epoch key ikm      = HKDF-Expand(prk, "txnchain-epoch-key-v1" ‖ u64be(chainId) ‖ u64be(epoch), 32)
 //!   (sk, pk) of epoch  = DHKEM(X25519).DeriveKeyPair(epoch key ikm)            (RFC 9180 §7.1.3)
-//!   at-rest AEAD key   = HKDF-Expand(prk, "txnchain-at-rest-aead-v1" ‖ table name, 32)
-//!   at-rest key hash   = HKDF-Expand(prk, "txnchain-at-rest-key-hash-v1" ‖ table name, 32)
+//!   at-rest AEAD key   = HKDF-Expand(prk, "txnchain-at-rest-aead-v2" ‖ table name, 32)
+//!   at-rest key hash   = HKDF-Expand(prk, "txnchain-at-rest-key-hash-v2" ‖ table name, 32)
 //!   ```
 //!
 //!   so every node holding the same ledger secret derives the same keys, and keys for
@@ -27,8 +27,8 @@ use crate::envelope::Kem;
 
 const LEDGER_SALT: &[u8] = b"txnchain-ledger-secret-v1";
 const EPOCH_KEY_INFO: &[u8] = b"txnchain-epoch-key-v1";
-pub(crate) const AT_REST_AEAD_INFO: &[u8] = b"txnchain-at-rest-aead-v1";
-pub(crate) const AT_REST_KEY_HASH_INFO: &[u8] = b"txnchain-at-rest-key-hash-v1";
+pub(crate) const AT_REST_AEAD_INFO: &[u8] = b"txnchain-at-rest-aead-v2";
+pub(crate) const AT_REST_KEY_HASH_INFO: &[u8] = b"txnchain-at-rest-key-hash-v2";
 /// Domain of the encryption-key signature.
 pub const ENCRYPTION_KEY_DOMAIN: &[u8] = b"txnchain-encryption-key-v1";
 

@@ -23,9 +23,11 @@ const AT_REST_CHECK: &[u8] = b"txnchain at-rest check v1";
 
 /// Layout of the tables, in the clear under `meta.at_rest_layout` and read before anything is
 /// opened (a layout changes how keys are encoded, so a check value written in another one
-/// would not open at all): 2 = 16-byte key parts, receipts and block changes keyed by block
-/// number in the clear. Databases of layout 1 (32-byte key parts) never wrote the entry.
-const AT_REST_LAYOUT: u64 = 2;
+/// would not open at all): 3 = XAES-256-GCM values and AES-256-CMAC key parts (16 bytes),
+/// receipts and block changes keyed by block number in the clear; 2 was the same with
+/// XChaCha20-Poly1305 values and Keccak key parts. Databases of layout 1 (32-byte key parts)
+/// never wrote the entry.
+const AT_REST_LAYOUT: u64 = 3;
 
 /// How much history to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

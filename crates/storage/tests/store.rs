@@ -320,13 +320,18 @@ fn meta_entries(db: &redb::Database) -> Vec<(Vec<u8>, Vec<u8>)> {
 #[test]
 fn a_database_in_another_at_rest_layout_is_refused_and_left_as_it_was() {
     // Layout 1 never wrote the entry (and sealed its check under a 32-byte key, which would
-    // not open here); a later layout writes its own number.
-    for (layout, named) in [(None, "layout 1,"), (Some(3), "layout 3,")] {
+    // not open here); layout 2 (XChaCha20-Poly1305, Keccak key parts) and a later layout
+    // write their own number.
+    for (layout, named) in [
+        (None, "layout 1,"),
+        (Some(2), "layout 2,"),
+        (Some(4), "layout 4,"),
+    ] {
         let (_dir, path) = one_block_under_secret_1();
         let before = rewrite_layout(&path, layout);
         match Store::open(&path, StoreOptions::default(), codec(1)) {
             Err(StorageError::Mismatch(m)) => {
-                assert!(m.contains(named) && m.contains("reads layout 2"), "{m}");
+                assert!(m.contains(named) && m.contains("reads layout 3"), "{m}");
             }
             other => panic!("expected a mismatch, got {:?}", other.map(|_| ())),
         }
