@@ -10,7 +10,7 @@
 //! - [`keys`]: the network's secrets — the ledger secret and everything derived from it (epoch
 //!   X25519 keys, at-rest keys) — and the service identity (Ed25519) that signs epoch keys;
 //! - [`at_rest`]: the [`at_rest::TableCodec`] seam through which storage writes confidential
-//!   tables, and its XChaCha20-Poly1305 / keyed-hash implementation.
+//!   tables, and its XAES-256-GCM / AES-256-CMAC implementation.
 //!
 //! Nothing here logs, and every secret type zeroizes on drop and prints no key material in
 //! `Debug`.
