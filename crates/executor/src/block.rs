@@ -1,6 +1,7 @@
 //! Executing and sealing blocks.
 
-use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header, proofs};
+use alloy_consensus::{EMPTY_OMMER_ROOT_HASH, Header, ReceiptEnvelope, proofs};
+use alloy_eips::eip2718::Encodable2718;
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_primitives::{B256, Bloom, Bytes, U256};
 use revm::context::TxEnv;
@@ -278,33 +279,78 @@ pub fn seal_block(
     executed: &Executed,
     parent: &Snapshot,
 ) -> Result<(SealedHeader, PreparedState), ExecError> {
-    let prepared = parent.prepare_state(&executed.changes)?;
-    let header = seal_header(
+    let mut prepared = parent.prepare_state(&executed.changes)?;
+    // Built once: for the receipts root and bloom, and for the ledger tree's leaves.
+    let receipt_envelopes = envelopes_of(&executed.receipts);
+    let (ledger_root, ledger_tree) =
+        parent.ledger_tree_append(ledger_leaves(executed, &receipt_envelopes))?;
+    prepared.ledger_tree = ledger_tree;
+    let header = seal_header_with(
         ctx,
         &executed.transactions,
-        &executed.receipts,
+        &receipt_envelopes,
         executed.gas_used,
         prepared.state_root,
+        Bytes::copy_from_slice(ledger_root.as_slice()),
     );
     Ok((header, prepared))
 }
 
-/// The sealed header of a block in context `ctx` with these transactions and receipts, and
-/// `state_root` (blocks, and `eth_simulateV1`'s simulated blocks).
+fn envelopes_of(receipts: &[StoredReceipt]) -> Vec<ReceiptEnvelope> {
+    receipts.iter().map(StoredReceipt::envelope).collect()
+}
+
+/// The ledger tree leaf hashes of a block's transactions (`specs/receipts.md` §1), in order.
+fn ledger_leaves(executed: &Executed, receipt_envelopes: &[ReceiptEnvelope]) -> Vec<[u8; 32]> {
+    let sealed: std::collections::HashMap<B256, &[u8]> = executed
+        .sealed_results
+        .iter()
+        .map(|(hash, result)| (*hash, result.as_ref()))
+        .collect();
+    executed
+        .transactions
+        .iter()
+        .zip(receipt_envelopes)
+        .map(|(tx, receipt)| {
+            let receipt_hash = alloy_primitives::keccak256(receipt.encoded_2718());
+            let digest = txnchain_ledger_tree::result_digest(sealed.get(&tx.hash()).copied());
+            txnchain_ledger_tree::ledger_leaf_hash(&tx.hash().0, &receipt_hash.0, &digest)
+        })
+        .collect()
+}
+
+/// The sealed header of a block in context `ctx` with these transactions and receipts,
+/// `state_root` and `extra_data` (the ledger tree's root for a block of the chain; empty for
+/// `eth_simulateV1`'s simulated blocks, which are not in the ledger).
 pub fn seal_header(
     ctx: &BlockContext,
     transactions: &[RecoveredTx],
     receipts: &[StoredReceipt],
     gas_used: u64,
     state_root: B256,
+    extra_data: Bytes,
+) -> SealedHeader {
+    seal_header_with(
+        ctx,
+        transactions,
+        &envelopes_of(receipts),
+        gas_used,
+        state_root,
+        extra_data,
+    )
+}
+
+fn seal_header_with(
+    ctx: &BlockContext,
+    transactions: &[RecoveredTx],
+    receipt_envelopes: &[ReceiptEnvelope],
+    gas_used: u64,
+    state_root: B256,
+    extra_data: Bytes,
 ) -> SealedHeader {
     let envelopes: Vec<_> = transactions.iter().map(|t| t.envelope().clone()).collect();
-    let receipt_envelopes: Vec<_> = receipts
-        .iter()
-        .map(txnchain_primitives::StoredReceipt::envelope)
-        .collect();
     let mut bloom = Bloom::ZERO;
-    for r in &receipt_envelopes {
+    for r in receipt_envelopes {
         bloom.accrue_bloom(r.logs_bloom());
     }
     let header = Header {
@@ -313,14 +359,14 @@ pub fn seal_header(
         beneficiary: ctx.beneficiary,
         state_root,
         transactions_root: proofs::calculate_transaction_root(&envelopes),
-        receipts_root: proofs::calculate_receipt_root(&receipt_envelopes),
+        receipts_root: proofs::calculate_receipt_root(receipt_envelopes),
         logs_bloom: bloom,
         difficulty: U256::ZERO,
         number: ctx.number,
         gas_limit: ctx.gas_limit,
         gas_used,
         timestamp: ctx.timestamp,
-        extra_data: Bytes::new(),
+        extra_data,
         mix_hash: ctx.prevrandao,
         nonce: Default::default(),
         base_fee_per_gas: Some(ctx.base_fee),
@@ -353,7 +399,12 @@ pub fn context_of(header: &Header) -> BlockContext {
 
 /// Checks a re-executed block against its sealed header.
 pub fn compare_roots(expected: &Header, computed: &Header) -> Result<(), ExecError> {
-    let checks: [(&'static str, String, String); 5] = [
+    let checks: [(&'static str, String, String); 6] = [
+        (
+            "extraData (ledger tree root)",
+            expected.extra_data.to_string(),
+            computed.extra_data.to_string(),
+        ),
         (
             "stateRoot",
             expected.state_root.to_string(),

@@ -38,6 +38,31 @@ pub const EMPTY_ROOT: Hash = [
 /// proof may carry one element more than the tree's height).
 pub const MAX_PROOF_LEN: usize = 65;
 
+/// Domain prefix of a ledger leaf's input (`specs/receipts.md` §1).
+pub const LEAF_DOMAIN: &[u8; 16] = b"txnchain-leaf-v1";
+
+/// The leaf input of one committed transaction (`specs/receipts.md` §1):
+/// `"txnchain-leaf-v1" ‖ transactionHash ‖ receiptHash ‖ resultDigest`.
+pub fn ledger_leaf_input(tx_hash: &Hash, receipt_hash: &Hash, result_digest: &Hash) -> [u8; 112] {
+    let mut out = [0u8; 112];
+    out[..16].copy_from_slice(LEAF_DOMAIN);
+    out[16..48].copy_from_slice(tx_hash);
+    out[48..80].copy_from_slice(receipt_hash);
+    out[80..].copy_from_slice(result_digest);
+    out
+}
+
+/// The leaf hash of one committed transaction: [`leaf_hash`] of its [`ledger_leaf_input`].
+pub fn ledger_leaf_hash(tx_hash: &Hash, receipt_hash: &Hash, result_digest: &Hash) -> Hash {
+    leaf_hash(&ledger_leaf_input(tx_hash, receipt_hash, result_digest))
+}
+
+/// `resultDigest` of a transaction: SHA-256 of its sealed result if it was enveloped,
+/// 32 zero bytes otherwise.
+pub fn result_digest(sealed_result: Option<&[u8]>) -> Hash {
+    sealed_result.map_or([0u8; 32], |s| Sha256::digest(s).into())
+}
+
 /// `SHA-256(0x00 ‖ input)`: the hash of one leaf.
 pub fn leaf_hash(input: &[u8]) -> Hash {
     let mut h = Sha256::new();

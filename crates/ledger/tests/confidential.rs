@@ -454,3 +454,40 @@ fn envelopes_opened_ahead_give_the_same_outcome() {
     assert_eq!(ahead.sealed(txs[3].hash()), control.sealed(txs[3].hash()));
     assert!(!receipts(&ahead, block.number())[3].success);
 }
+
+#[test]
+fn an_enveloped_transactions_ledger_leaf_commits_to_its_sealed_result() {
+    use alloy_eips::eip2718::Encodable2718;
+    use sha2::Digest;
+    let c = chain();
+    let signers = dev_keys(DEV_MNEMONIC, 1).unwrap();
+    let alice = &signers[0];
+    // Init code that deploys an empty contract (STOP).
+    let (env, _) = c.envelope(alice.address(), None, 0, &[0x00]);
+    let t = tx(alice, 0, None, env);
+    let hash = t.hash();
+    let receipt = c.run(t);
+    let sealed = c.sealed(hash);
+    let snap = c.ledger.store().snapshot().unwrap();
+    let (loc, _) = snap.transaction(hash).unwrap().unwrap();
+    let before = snap.ledger_tree_size_at(loc.block - 1).unwrap().unwrap();
+    let size = snap.ledger_tree_size_at(loc.block).unwrap().unwrap();
+    let index = before + u64::from(loc.index);
+    let root: [u8; 32] = snap
+        .header(loc.block)
+        .unwrap()
+        .unwrap()
+        .header
+        .extra_data
+        .as_ref()
+        .try_into()
+        .unwrap();
+    let receipt_hash = alloy_primitives::keccak256(receipt.envelope().encoded_2718());
+    let digest: [u8; 32] = sha2::Sha256::digest(&sealed).into();
+    let proof = txnchain_ledger_tree::inclusion_proof(&snap, size, index, size).unwrap();
+    let leaf = txnchain_ledger_tree::ledger_leaf_hash(&hash.0, &receipt_hash.0, &digest);
+    txnchain_ledger_tree::verify_inclusion(&leaf, index, size, &proof, &root).unwrap();
+    // The same transaction as if it were plaintext (zero digest) is not what was committed.
+    let plain = txnchain_ledger_tree::ledger_leaf_hash(&hash.0, &receipt_hash.0, &[0; 32]);
+    assert!(txnchain_ledger_tree::verify_inclusion(&plain, index, size, &proof, &root).is_err());
+}

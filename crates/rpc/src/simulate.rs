@@ -423,6 +423,8 @@ impl EthApi {
             &build.receipts,
             build.gas_used,
             state_root,
+            // Simulated blocks are not in the ledger tree.
+            alloy_primitives::Bytes::new(),
         );
         let mut log_index = 0u64;
         let calls = build

@@ -17,6 +17,7 @@
 mod access;
 mod cache;
 mod error;
+mod ledger_tree;
 mod past_tries;
 mod records;
 mod snapshot;
@@ -26,7 +27,9 @@ mod tables;
 
 pub use error::StorageError;
 pub use past_tries::PastTries;
-pub use records::{AccountRecord, BlockWrite, PreparedState, StateChanges, TrieKey, TxLocation};
+pub use records::{
+    AccountRecord, BlockWrite, LedgerTreeWrite, PreparedState, StateChanges, TrieKey, TxLocation,
+};
 pub use snapshot::Snapshot;
 pub use store::{Store, StoreOptions, StoreSavepoint};
 pub use tables::CONFIDENTIAL_TABLES;

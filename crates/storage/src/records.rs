@@ -94,6 +94,18 @@ pub struct PreparedState {
     pub trie_wipes: Vec<Address>,
     /// Trie node writes (`None` = delete).
     pub trie_writes: Vec<(TrieKey, Option<Vec<u8>>)>,
+    /// The block's ledger tree leaves, appended.
+    pub ledger_tree: LedgerTreeWrite,
+}
+
+/// What a block adds to the ledger tree: its size after the block and the new nodes
+/// `(level, index, hash)` (see `txnchain-ledger-tree`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerTreeWrite {
+    /// Number of leaves after the block.
+    pub size: u64,
+    /// New perfect-subtree nodes.
+    pub nodes: Vec<(u32, u64, [u8; 32])>,
 }
 
 /// Where a trie node lives: the account trie (`account: None`) or the storage trie of an

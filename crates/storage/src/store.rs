@@ -24,9 +24,9 @@ const AT_REST_CHECK: &[u8] = b"txnchain at-rest check v1";
 /// Layout of the tables, in the clear under `meta.at_rest_layout` and read before anything is
 /// opened (a layout changes how keys are encoded, so a check value written in another one
 /// would not open at all): 3 = XAES-256-GCM values and AES-256-CMAC key parts (16 bytes),
-/// receipts and block changes keyed by block number in the clear; 2 was the same with
-/// XChaCha20-Poly1305 values and Keccak key parts. Databases of layout 1 (32-byte key parts)
-/// never wrote the entry.
+/// receipts and block changes keyed by block number in the clear, and the ledger tree's
+/// tables. Layout 2 had XChaCha20-Poly1305 values, Keccak key parts and no ledger tree;
+/// databases of layout 1 (32-byte key parts) never wrote the entry.
 const AT_REST_LAYOUT: u64 = 3;
 
 /// How much history to keep.
@@ -386,7 +386,54 @@ impl Store {
             &[&nb],
             Some(&receipts),
         )?;
-        Ok(())
+        self.write_ledger_tree(txn, block)
+    }
+
+    /// The block's ledger tree nodes and size, after checking that it adds one leaf per
+    /// transaction to the parent's tree.
+    fn write_ledger_tree(
+        &self,
+        txn: &WriteTransaction,
+        block: &BlockWrite,
+    ) -> Result<(), StorageError> {
+        let number = block.header.header.number;
+        let tree = &block.prepared.ledger_tree;
+        let mut sizes = txn.open_table(tables::LEDGER_TREE_SIZES.def())?;
+        let parent = match number.checked_sub(1) {
+            None => 0,
+            Some(p) => meta_u64(
+                sizes
+                    .get(p.to_be_bytes().as_slice())?
+                    .map(|v| v.value().to_vec())
+                    .as_deref(),
+            )?
+            .ok_or_else(|| {
+                crate::error::corrupt("ledger_tree_sizes", format!("no size for block {p}"))
+            })?,
+        };
+        if Some(tree.size) != parent.checked_add(block.transactions.len() as u64) {
+            return Err(StorageError::Mismatch(format!(
+                "block {number} grows the ledger tree from {parent} to {} leaves with {} \
+                 transactions",
+                tree.size,
+                block.transactions.len()
+            )));
+        }
+        let mut nodes = txn.open_table(tables::LEDGER_TREE.def())?;
+        for &(level, index, hash) in &tree.nodes {
+            self.put(
+                &mut nodes,
+                tables::LEDGER_TREE,
+                &[&crate::ledger_tree::node_key(level, index)],
+                Some(&hash),
+            )?;
+        }
+        self.put(
+            &mut sizes,
+            tables::LEDGER_TREE_SIZES,
+            &[&number.to_be_bytes()],
+            Some(&tree.size.to_be_bytes()),
+        )
     }
 
     fn write_state(&self, txn: &WriteTransaction, block: &BlockWrite) -> Result<(), StorageError> {

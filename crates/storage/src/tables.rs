@@ -90,10 +90,17 @@ pub(crate) const BLOCK_CHANGES: Table = Table::sealed_by_block("block_changes");
 /// tx hash → sealed result of an enveloped transaction (already ciphertext for the sender;
 /// sealed again at rest like everything else).
 pub(crate) const SEALED_RESULTS: Table = Table::confidential("sealed_results");
+/// Ledger tree node (`u32be(level) ‖ u64be(index)`) → its 32-byte hash: the perfect
+/// subtrees of the receipts' RFC 9162 tree (see `txnchain-ledger-tree`). Public: every leaf
+/// commits to a transaction hash, a receipt and a sealed result's digest, all of which the
+/// chain publishes.
+pub(crate) const LEDGER_TREE: Table = Table::public("ledger_tree");
+/// block number → u64be number of ledger tree leaves after that block.
+pub(crate) const LEDGER_TREE_SIZES: Table = Table::public("ledger_tree_sizes");
 /// Pseudo-table of the codec check value kept in `meta`.
 pub(crate) const AT_REST_CHECK: Table = Table::confidential("at_rest_check");
 
-pub(crate) const ALL: [Table; 14] = [
+pub(crate) const ALL: [Table; 16] = [
     META,
     HEADERS,
     BLOCK_HASHES,
@@ -108,6 +115,8 @@ pub(crate) const ALL: [Table; 14] = [
     STORAGE_HISTORY,
     BLOCK_CHANGES,
     SEALED_RESULTS,
+    LEDGER_TREE,
+    LEDGER_TREE_SIZES,
 ];
 
 /// Names of every table the codec must have keys for.
