@@ -358,6 +358,46 @@ fn subproof<S: NodeStore>(
     Ok(())
 }
 
+/// The walk up the tree that both verification algorithms of RFC 9162 make: `fn` and `sn`,
+/// the node of the proved leaf and the last node, as the path climbs one level per element.
+struct Walk {
+    fnode: u64,
+    snode: u64,
+}
+
+impl Walk {
+    fn shift(&mut self) {
+        self.fnode >>= 1;
+        self.snode >>= 1;
+    }
+
+    /// Climbs past the next proof element and says where it goes: `true` = on the left of
+    /// the running hash (§2.1.3.2 step 4, §2.1.4.2 step 6; the shifts do not depend on the
+    /// hash, so they are all made here).
+    fn next(&mut self) -> Result<bool, ProofError> {
+        if self.snode == 0 {
+            return Err(ProofError::WrongLength);
+        }
+        let left = self.fnode & 1 == 1 || self.fnode == self.snode;
+        if left {
+            while self.fnode & 1 == 0 && self.fnode != 0 {
+                self.shift();
+            }
+        }
+        self.shift();
+        Ok(left)
+    }
+
+    /// The walk must have reached the root: `sn` = 0.
+    fn done(&self) -> Result<(), ProofError> {
+        if self.snode == 0 {
+            Ok(())
+        } else {
+            Err(ProofError::WrongLength)
+        }
+    }
+}
+
 /// Verifies that the leaf with hash `leaf` is at `index` in the tree of `size` leaves whose
 /// root is `root` (RFC 9162 §2.1.3.2).
 pub fn verify_inclusion(
@@ -373,29 +413,19 @@ pub fn verify_inclusion(
     if proof.len() > MAX_PROOF_LEN {
         return Err(ProofError::TooLong { len: proof.len() });
     }
-    let (mut fnode, mut snode) = (index, size - 1);
+    let mut walk = Walk {
+        fnode: index,
+        snode: size - 1,
+    };
     let mut r = *leaf;
     for p in proof {
-        if snode == 0 {
-            return Err(ProofError::WrongLength);
-        }
-        if fnode & 1 == 1 || fnode == snode {
-            r = node_hash(p, &r);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
+        r = if walk.next()? {
+            node_hash(p, &r)
         } else {
-            r = node_hash(&r, p);
-        }
-        fnode >>= 1;
-        snode >>= 1;
+            node_hash(&r, p)
+        };
     }
-    if snode != 0 {
-        return Err(ProofError::WrongLength);
-    }
+    walk.done()?;
     if r != *root {
         return Err(ProofError::RootMismatch);
     }
@@ -438,34 +468,23 @@ pub fn verify_consistency(
     } else {
         proof.to_vec()
     };
-    let (mut fnode, mut snode) = (first - 1, second - 1);
-    while fnode & 1 == 1 {
-        fnode >>= 1;
-        snode >>= 1;
+    let mut walk = Walk {
+        fnode: first - 1,
+        snode: second - 1,
+    };
+    while walk.fnode & 1 == 1 {
+        walk.shift();
     }
     let (mut fr, mut sr) = (path[0], path[0]);
     for c in &path[1..] {
-        if snode == 0 {
-            return Err(ProofError::WrongLength);
-        }
-        if fnode & 1 == 1 || fnode == snode {
+        if walk.next()? {
             fr = node_hash(c, &fr);
             sr = node_hash(c, &sr);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
         } else {
             sr = node_hash(&sr, c);
         }
-        fnode >>= 1;
-        snode >>= 1;
     }
-    if snode != 0 {
-        return Err(ProofError::WrongLength);
-    }
+    walk.done()?;
     if fr != *first_root {
         return Err(ProofError::FirstRootMismatch);
     }

@@ -15,13 +15,12 @@ mod common;
 use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{U256, keccak256};
 use common::*;
-use txnchain_executor::ExecError;
-use txnchain_ledger::{LedgerError, PoolLimits};
+use txnchain_ledger::PoolLimits;
 use txnchain_ledger_tree::{
     EMPTY_ROOT, Hash, consistency_proof, inclusion_proof, ledger_leaf_hash, node_hash,
     verify_consistency, verify_inclusion,
 };
-use txnchain_primitives::{SealedBlock, SealedHeader};
+use txnchain_primitives::SealedBlock;
 use txnchain_storage::Snapshot;
 
 fn naive_mth(d: &[Hash]) -> Hash {
@@ -162,22 +161,13 @@ fn the_tree_survives_a_restart_and_keeps_growing() {
 fn a_follower_refuses_a_block_with_another_ledger_root() {
     let leader = fixture();
     let block = commit(&leader, 0, 0, 2);
-    let mut header = block.header.header.clone();
-    let mut root = header.extra_data.to_vec();
-    root[0] ^= 1;
-    header.extra_data = root.into();
-    let forged = SealedBlock {
-        header: SealedHeader::seal(header),
-        transactions: block.transactions.clone(),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let follower = open(dir.path(), &leader.genesis, PoolLimits::default());
-    match follower.apply_committed(&forged) {
-        Err(LedgerError::Exec(ExecError::Divergence { what, number, .. })) => {
-            assert_eq!((what, number), ("extraData (ledger tree root)", 1));
-        }
-        other => panic!("expected a divergence, got {other:?}"),
-    }
+    let forged = forged(&block, |h| {
+        let mut root = h.extra_data.to_vec();
+        root[0] ^= 1;
+        h.extra_data = root.into();
+    });
+    let (what, number, _dir, follower) = divergence_on_follower(&leader.genesis, &forged);
+    assert_eq!((what, number), ("extraData (ledger tree root)", 1));
     let snap = follower.store().snapshot().unwrap();
     assert_eq!(snap.ledger_tree_size().unwrap(), 0, "nothing was written");
     assert!(follower.apply_committed(&block).is_ok());

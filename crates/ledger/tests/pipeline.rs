@@ -8,10 +8,9 @@ mod common;
 
 use alloy_primitives::{Address, U256};
 use common::*;
-use txnchain_executor::ExecError;
 use txnchain_ledger::pipeline::Applied;
 use txnchain_ledger::{LedgerError, PoolLimits};
-use txnchain_primitives::{SealedBlock, SealedHeader};
+use txnchain_primitives::SealedBlock;
 
 #[test]
 fn gapped_transactions_wait_for_the_gap() {
@@ -191,20 +190,11 @@ fn a_follower_reexecutes_and_reaches_the_same_roots() {
 fn a_follower_refuses_a_block_whose_roots_it_cannot_reproduce() {
     let leader = fixture();
     let block = build_on(&leader, 1).remove(0);
-    let mut header = block.header.header.clone();
-    header.state_root = alloy_primitives::B256::repeat_byte(7);
-    let forged = SealedBlock {
-        header: SealedHeader::seal(header),
-        transactions: block.transactions.clone(),
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let follower = open(dir.path(), &leader.genesis, PoolLimits::default());
-    match follower.apply_committed(&forged) {
-        Err(LedgerError::Exec(ExecError::Divergence { what, number, .. })) => {
-            assert_eq!((what, number), ("stateRoot", 1));
-        }
-        other => panic!("expected a divergence, got {other:?}"),
-    }
+    let forged = forged(&block, |h| {
+        h.state_root = alloy_primitives::B256::repeat_byte(7);
+    });
+    let (what, number, _dir, follower) = divergence_on_follower(&leader.genesis, &forged);
+    assert_eq!((what, number), ("stateRoot", 1));
     let snap = follower.store().snapshot().unwrap();
     assert_eq!(snap.last_applied().unwrap(), Some(0), "nothing was written");
     assert_eq!(snap.account(Address::repeat_byte(0x42)).unwrap(), None);

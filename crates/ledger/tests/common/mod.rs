@@ -131,3 +131,34 @@ pub(crate) fn commit_block(ledger: &Ledger) -> Option<txnchain_primitives::Seale
     ledger.apply_proposal(proposal).unwrap();
     Some(block)
 }
+
+/// `block` with its header changed by `edit` (and sealed again), as a forged proposal would be.
+pub(crate) fn forged(
+    block: &txnchain_primitives::SealedBlock,
+    edit: impl FnOnce(&mut alloy_consensus::Header),
+) -> txnchain_primitives::SealedBlock {
+    let mut header = block.header.header.clone();
+    edit(&mut header);
+    txnchain_primitives::SealedBlock {
+        header: txnchain_primitives::SealedHeader::seal(header),
+        transactions: block.transactions.clone(),
+    }
+}
+
+/// Applies `block` on a fresh follower of `genesis` and returns the root it diverged on (and
+/// the follower, for checks that nothing was written); panics if it did not diverge.
+pub(crate) fn divergence_on_follower(
+    genesis: &GenesisConfig,
+    block: &txnchain_primitives::SealedBlock,
+) -> (&'static str, u64, tempfile::TempDir, Arc<Ledger>) {
+    let dir = tempfile::tempdir().unwrap();
+    let follower = open(dir.path(), genesis, PoolLimits::default());
+    match follower.apply_committed(block) {
+        Err(txnchain_ledger::LedgerError::Exec(txnchain_executor::ExecError::Divergence {
+            what,
+            number,
+            ..
+        })) => (what, number, dir, follower),
+        other => panic!("expected a divergence, got {other:?}"),
+    }
+}
