@@ -22,6 +22,15 @@
 //! [`verify_inclusion`] and [`verify_consistency`] are the algorithms of RFC 9162 §2.1.3.2 and
 //! §2.1.4.2, step by step; they need no store and are what an offline verifier runs. They
 //! refuse proofs longer than [`MAX_PROOF_LEN`] before hashing anything.
+//!
+//! # Receipts
+//!
+//! [`receipt`] holds the signed-root message (`specs/receipts.md` §2) and the receipt
+//! document with its offline verification (§3).
+
+pub mod receipt;
+
+use std::collections::HashMap;
 
 use sha2::{Digest, Sha256};
 
@@ -167,19 +176,13 @@ pub struct Appended {
 /// The store as seen during an append: stored nodes plus those the append made so far.
 struct Pending<'a, S> {
     store: &'a S,
-    new: &'a [(u32, u64, Hash)],
+    new: &'a HashMap<(u32, u64), Hash>,
 }
 
 impl<S: NodeStore> NodeStore for Pending<'_, S> {
     type Error = S::Error;
     fn node(&self, level: u32, index: u64) -> Result<Option<Hash>, S::Error> {
-        // An append creates few nodes per leaf, and the ones asked for are the latest.
-        if let Some((_, _, h)) = self
-            .new
-            .iter()
-            .rev()
-            .find(|(l, i, _)| *l == level && *i == index)
-        {
+        if let Some(h) = self.new.get(&(level, index)) {
             return Ok(Some(*h));
         }
         self.store.node(level, index)
@@ -201,24 +204,28 @@ pub fn append<S: NodeStore>(
     leaf_hashes: impl IntoIterator<Item = Hash>,
 ) -> Result<Appended, TreeError<S::Error>> {
     let mut nodes: Vec<(u32, u64, Hash)> = Vec::new();
+    // The same nodes by position, for the lookups the append itself makes.
+    let mut new: HashMap<(u32, u64), Hash> = HashMap::new();
     let mut n = size;
     for leaf in leaf_hashes {
         if n == u64::MAX {
             return Err(TreeError::Full);
         }
         nodes.push((0, n, leaf));
+        new.insert((0, n), leaf);
         // Each trailing one bit of the new leaf's index completes a perfect subtree.
         let (mut level, mut index, mut hash) = (0u32, n, leaf);
         while index & 1 == 1 {
-            let left = get(&Pending { store, new: &nodes }, level, index - 1)?;
+            let left = get(&Pending { store, new: &new }, level, index - 1)?;
             hash = node_hash(&left, &hash);
             level += 1;
             index >>= 1;
             nodes.push((level, index, hash));
+            new.insert((level, index), hash);
         }
         n += 1;
     }
-    let root = root(&Pending { store, new: &nodes }, n)?;
+    let root = root(&Pending { store, new: &new }, n)?;
     Ok(Appended {
         size: n,
         root,
