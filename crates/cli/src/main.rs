@@ -4,6 +4,7 @@ mod attest;
 mod bench;
 mod confidential;
 mod duration;
+mod receipt;
 mod secrets;
 mod x402;
 
@@ -51,6 +52,8 @@ enum Command {
     Call(confidential::CallArgs),
     /// Send a transaction calling a contract function (`--confidential`: sealed, result opened).
     Send(confidential::SendArgs),
+    /// Fetch a transaction's receipt, or verify one offline against the service identity.
+    Receipt(receipt::ReceiptArgs),
 }
 
 #[derive(clap::Args)]
@@ -348,6 +351,8 @@ fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
+    // One TLS crypto provider for every HTTPS client the commands make.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -435,6 +440,7 @@ fn main() -> anyhow::Result<()> {
             Command::Pay(args) => std::process::exit(x402::pay::run(args).await?),
             Command::Call(args) => confidential::call(args).await,
             Command::Send(args) => confidential::send(args).await,
+            Command::Receipt(args) => std::process::exit(receipt::run(args).await),
         }
     })
 }

@@ -272,36 +272,65 @@ pub fn execute_block<S: StateSource>(
     Ok(out)
 }
 
+/// A sealed block's header and what to write with it.
+#[derive(Debug)]
+pub struct Sealed {
+    /// The sealed header.
+    pub header: SealedHeader,
+    /// The state's and the ledger tree's updates, against the parent.
+    pub prepared: PreparedState,
+    /// Time spent on the ledger tree (leaf hashes and append), for `/metrics`.
+    pub ledger_tree_time: std::time::Duration,
+}
+
 /// Computes the block's roots and seals its header. `parent` is the snapshot the block was
 /// executed on.
 pub fn seal_block(
     ctx: &BlockContext,
     executed: &Executed,
     parent: &Snapshot,
-) -> Result<(SealedHeader, PreparedState), ExecError> {
+) -> Result<Sealed, ExecError> {
     let mut prepared = parent.prepare_state(&executed.changes)?;
-    // Built once: for the receipts root and bloom, and for the ledger tree's leaves.
-    let receipt_envelopes = envelopes_of(&executed.receipts);
+    // Built and encoded once: for the receipts root and bloom, and for the ledger tree's leaves.
+    let receipts = BlockReceipts::of(&executed.receipts);
+    let tree_started = std::time::Instant::now();
     let (ledger_root, ledger_tree) =
-        parent.ledger_tree_append(ledger_leaves(executed, &receipt_envelopes))?;
+        parent.ledger_tree_append(ledger_leaves(executed, &receipts.encoded))?;
+    let ledger_tree_time = tree_started.elapsed();
     prepared.ledger_tree = ledger_tree;
     let header = seal_header_with(
         ctx,
         &executed.transactions,
-        &receipt_envelopes,
+        &receipts,
         executed.gas_used,
         prepared.state_root,
         Bytes::copy_from_slice(ledger_root.as_slice()),
     );
-    Ok((header, prepared))
+    Ok(Sealed {
+        header,
+        prepared,
+        ledger_tree_time,
+    })
 }
 
-fn envelopes_of(receipts: &[StoredReceipt]) -> Vec<ReceiptEnvelope> {
-    receipts.iter().map(StoredReceipt::envelope).collect()
+/// A block's receipts as the header needs them: envelopes (for the bloom) and their EIP-2718
+/// encodings (for the receipts root and the ledger leaves), each built once.
+struct BlockReceipts {
+    envelopes: Vec<ReceiptEnvelope>,
+    encoded: Vec<Vec<u8>>,
+}
+
+impl BlockReceipts {
+    fn of(receipts: &[StoredReceipt]) -> Self {
+        let envelopes: Vec<ReceiptEnvelope> =
+            receipts.iter().map(StoredReceipt::envelope).collect();
+        let encoded = envelopes.iter().map(Encodable2718::encoded_2718).collect();
+        BlockReceipts { envelopes, encoded }
+    }
 }
 
 /// The ledger tree leaf hashes of a block's transactions (`specs/receipts.md` §1), in order.
-fn ledger_leaves(executed: &Executed, receipt_envelopes: &[ReceiptEnvelope]) -> Vec<[u8; 32]> {
+fn ledger_leaves(executed: &Executed, receipts_encoded: &[Vec<u8>]) -> Vec<[u8; 32]> {
     let sealed: std::collections::HashMap<B256, &[u8]> = executed
         .sealed_results
         .iter()
@@ -310,9 +339,9 @@ fn ledger_leaves(executed: &Executed, receipt_envelopes: &[ReceiptEnvelope]) -> 
     executed
         .transactions
         .iter()
-        .zip(receipt_envelopes)
+        .zip(receipts_encoded)
         .map(|(tx, receipt)| {
-            let receipt_hash = alloy_primitives::keccak256(receipt.encoded_2718());
+            let receipt_hash = alloy_primitives::keccak256(receipt);
             let digest = txnchain_ledger_tree::result_digest(sealed.get(&tx.hash()).copied());
             txnchain_ledger_tree::ledger_leaf_hash(&tx.hash().0, &receipt_hash.0, &digest)
         })
@@ -333,7 +362,7 @@ pub fn seal_header(
     seal_header_with(
         ctx,
         transactions,
-        &envelopes_of(receipts),
+        &BlockReceipts::of(receipts),
         gas_used,
         state_root,
         extra_data,
@@ -343,14 +372,13 @@ pub fn seal_header(
 fn seal_header_with(
     ctx: &BlockContext,
     transactions: &[RecoveredTx],
-    receipt_envelopes: &[ReceiptEnvelope],
+    receipts: &BlockReceipts,
     gas_used: u64,
     state_root: B256,
     extra_data: Bytes,
 ) -> SealedHeader {
-    let envelopes: Vec<_> = transactions.iter().map(|t| t.envelope().clone()).collect();
     let mut bloom = Bloom::ZERO;
-    for r in receipt_envelopes {
+    for r in &receipts.envelopes {
         bloom.accrue_bloom(r.logs_bloom());
     }
     let header = Header {
@@ -358,8 +386,14 @@ fn seal_header_with(
         ommers_hash: EMPTY_OMMER_ROOT_HASH,
         beneficiary: ctx.beneficiary,
         state_root,
-        transactions_root: proofs::calculate_transaction_root(&envelopes),
-        receipts_root: proofs::calculate_receipt_root(receipt_envelopes),
+        // The transactions' own EIP-2718 bytes, as received: no re-encoding.
+        transactions_root: proofs::ordered_trie_root_encoded(
+            &transactions
+                .iter()
+                .map(RecoveredTx::encoded)
+                .collect::<Vec<_>>(),
+        ),
+        receipts_root: proofs::ordered_trie_root_encoded(&receipts.encoded),
         logs_bloom: bloom,
         difficulty: U256::ZERO,
         number: ctx.number,

@@ -26,7 +26,7 @@ pub mod pool;
 pub mod simulate;
 pub mod state;
 
-pub use block::{BlockContext, Executed, execute_block, seal_block};
+pub use block::{BlockContext, Executed, Sealed, execute_block, seal_block};
 pub use error::ExecError;
 pub use overlay::Overlay;
 pub use state::{SnapshotState, StateSource};

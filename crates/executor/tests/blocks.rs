@@ -175,7 +175,9 @@ fn a_block_includes_what_is_valid_and_says_why_it_skipped_the_rest() {
     );
 
     // Sealed: the roots are the transactions', receipts' and state's.
-    let (header, prepared) = seal_block(&ctx, &executed, &snap).unwrap();
+    let txnchain_executor::Sealed {
+        header, prepared, ..
+    } = seal_block(&ctx, &executed, &snap).unwrap();
     let h = &header.header;
     assert_eq!(h.number, 1);
     assert_eq!(h.gas_used, executed.gas_used);

@@ -286,7 +286,7 @@ pub fn build_patch_block(ledger: &Ledger, patch: &StatePatch) -> Result<Proposal
     };
     changes.accounts.insert(address, Some(info));
     tracing::info!(number = ctx.number, ?patch, "state patched");
-    sealed_proposal(&ctx, executed, &snap)
+    sealed_proposal(ledger, &ctx, executed, &snap)
 }
 
 /// Builds the next block on the last applied state, or `None` when there is nothing to
@@ -321,7 +321,7 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
     if executed.transactions.is_empty() && !allow_empty {
         return Ok(None);
     }
-    let proposal = sealed_proposal(&ctx, executed, &snap)?;
+    let proposal = sealed_proposal(ledger, &ctx, executed, &snap)?;
     tracing::debug!(
         number,
         txs = proposal.block.transactions.len(),
@@ -333,11 +333,17 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
 
 /// Seals an executed block on its parent `snap` into the proposal the log takes.
 fn sealed_proposal(
+    ledger: &Ledger,
     ctx: &BlockContext,
     executed: Executed,
     snap: &Snapshot,
 ) -> Result<Proposal, LedgerError> {
-    let (header, prepared) = seal_block(ctx, &executed, snap)?;
+    let txnchain_executor::Sealed {
+        header,
+        prepared,
+        ledger_tree_time,
+    } = seal_block(ctx, &executed, snap)?;
+    ledger.stats().record_ledger_tree(ledger_tree_time);
     Ok(Proposal {
         block: SealedBlock {
             header: header.clone(),

@@ -44,4 +44,17 @@ pub enum LedgerError {
     /// The node is shutting down or the pipeline stopped.
     #[error("pipeline stopped: {0}")]
     Stopped(String),
+    /// The block has no signed root stored (applied by a node without the network's keys).
+    #[error("block {0} has no signed ledger root")]
+    Unsigned(u64),
+    /// A pair of ledger tree sizes that is inverted or beyond the tree.
+    #[error("tree sizes from={from} to={to} are not 0 ≤ from ≤ to ≤ {size} (the current size)")]
+    TreeRange {
+        /// The first size asked for.
+        from: u64,
+        /// The second.
+        to: u64,
+        /// The tree's size now.
+        size: u64,
+    },
 }

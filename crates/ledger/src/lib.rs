@@ -31,6 +31,7 @@ pub mod mining;
 mod opener;
 pub mod pipeline;
 pub mod reader;
+pub mod receipts;
 pub mod savepoints;
 
 pub use builder::{BlockMode, Builder};

@@ -32,6 +32,7 @@ pub struct ApplyStats {
     transactions: std::sync::atomic::AtomicU64,
     nanos: std::sync::atomic::AtomicU64,
     gas: std::sync::atomic::AtomicU64,
+    ledger_tree_nanos: std::sync::atomic::AtomicU64,
 }
 
 /// A reading of [`ApplyStats`].
@@ -45,6 +46,9 @@ pub struct ApplyCounts {
     pub gas: u64,
     /// Time spent applying them (storage write included), in nanoseconds.
     pub apply_nanos: u64,
+    /// Time spent on the ledger tree (leaves, appends) and signing its roots, in
+    /// nanoseconds.
+    pub ledger_tree_nanos: u64,
 }
 
 impl ApplyStats {
@@ -60,6 +64,13 @@ impl ApplyStats {
         );
     }
 
+    pub(crate) fn record_ledger_tree(&self, elapsed: std::time::Duration) {
+        self.ledger_tree_nanos.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// The counts now.
     pub fn read(&self) -> ApplyCounts {
         use std::sync::atomic::Ordering::Relaxed;
@@ -68,6 +79,7 @@ impl ApplyStats {
             transactions: self.transactions.load(Relaxed),
             gas: self.gas.load(Relaxed),
             apply_nanos: self.nanos.load(Relaxed),
+            ledger_tree_nanos: self.ledger_tree_nanos.load(Relaxed),
         }
     }
 }
@@ -357,11 +369,16 @@ impl Ledger {
             return Ok(Applied::Stale);
         }
         let reused = outcome.is_some();
-        let write = match outcome {
+        let mut write = match outcome {
             Some(w) => w,
             None => self.reexecute(block, &snap)?,
         };
         drop(snap);
+        if let Some(keys) = &self.keys {
+            let signing = std::time::Instant::now();
+            write.prepared.ledger_tree.signature = Some(sign_root(keys, &write)?);
+            self.stats.record_ledger_tree(signing.elapsed());
+        }
         self.store.apply_block(&write, self.durable_apply)?;
         self.pool.remove_committed(&write.transactions);
         self.clock.block_committed(write.header.header.timestamp);
@@ -409,7 +426,12 @@ impl Ledger {
             self.keys.as_deref(),
             None,
         )?;
-        let (header, prepared) = seal_block(&ctx, &executed, snap)?;
+        let txnchain_executor::Sealed {
+            header,
+            prepared,
+            ledger_tree_time,
+        } = seal_block(&ctx, &executed, snap)?;
+        self.stats.record_ledger_tree(ledger_tree_time);
         compare_roots(&block.header.header, &header.header)?;
         if header.hash != block.hash() {
             return Err(txnchain_executor::ExecError::Divergence {
@@ -429,6 +451,28 @@ impl Ledger {
             sealed_results: executed.sealed_results,
         })
     }
+}
+
+/// The service identity's signature of a block's signed root (`specs/receipts.md` §2). Ed25519
+/// is deterministic: every replica that applies the block signs the same bytes.
+fn sign_root(keys: &NetworkKeys, write: &BlockWrite) -> Result<[u8; 64], LedgerError> {
+    let header = &write.header;
+    let root = <[u8; 32]>::try_from(header.header.extra_data.as_ref()).map_err(|_| {
+        txnchain_executor::ExecError::Divergence {
+            number: header.header.number,
+            what: "extraData (ledger tree root)",
+            expected: "32 bytes".into(),
+            computed: format!("{} bytes", header.header.extra_data.len()),
+        }
+    })?;
+    let message = txnchain_ledger_tree::receipt::signed_root_message(
+        keys.chain_id(),
+        header.header.number,
+        &header.hash.0,
+        write.prepared.ledger_tree.size,
+        &root,
+    );
+    Ok(keys.service().sign(&message))
 }
 
 /// The log of a single node without replication: appending applies at once.

@@ -34,6 +34,10 @@ impl LedgerReader {
         Self { snap, clock }
     }
 
+    pub(crate) fn snapshot(&self) -> &Snapshot {
+        &self.snap
+    }
+
     /// The last applied block (0 before any).
     pub fn latest(&self) -> Result<u64, LedgerError> {
         Ok(self.snap.last_applied()?.unwrap_or(0))

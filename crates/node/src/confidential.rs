@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use alloy_primitives::B256;
 use axum::Router;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -32,12 +31,8 @@ pub(crate) fn router(api: Arc<EthApi>) -> Router {
             get(move |Path(hash): Path<String>| {
                 let api = results.clone();
                 async move {
-                    let Ok(hash) = hash.parse::<B256>() else {
-                        return txnchain_http::json_error(
-                            StatusCode::BAD_REQUEST,
-                            "invalid_hash",
-                            "the transaction hash must be 0x followed by 64 hex digits",
-                        );
+                    let Some(hash) = crate::ledger::parse_hash(&hash) else {
+                        return crate::ledger::bad_hash();
                     };
                     match tokio::task::spawn_blocking(move || api.transaction_result(hash)).await {
                         Ok(Ok(None)) => txnchain_http::json_error(

@@ -7,6 +7,7 @@
 mod attestation;
 mod confidential;
 pub mod dev;
+mod ledger;
 mod metrics;
 pub mod secrets;
 pub mod x402;
@@ -311,7 +312,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             public_served.clone(),
         ))
         .merge(attestation::router(attestation))
-        .merge(confidential::router(api.clone()));
+        .merge(confidential::router(api.clone()))
+        .merge(ledger::router(
+            ledger.clone(),
+            txnchain_ledger::receipts::Signer {
+                chain_id: spec.chain_id,
+                service_identity: keys.service_identity(),
+            },
+        ));
     if let Some((x402_router, facilitator)) = x402 {
         router = router.nest("/x402", x402_router);
         let signers = facilitator.signers();

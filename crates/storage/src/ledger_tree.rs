@@ -71,6 +71,36 @@ impl Snapshot {
             .map_err(tree_err)
     }
 
+    /// The service identity's signature of block `number`'s signed root, if stored.
+    pub fn ledger_root_signature(&self, number: u64) -> Result<Option<[u8; 64]>, StorageError> {
+        self.get(tables::LEDGER_ROOT_SIGNATURES, &[&number.to_be_bytes()])?
+            .map(|v| {
+                <[u8; 64]>::try_from(v.as_slice())
+                    .map_err(|_| corrupt("ledger_root_signatures", "signature of wrong length"))
+            })
+            .transpose()
+    }
+
+    /// The RFC 9162 inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub fn ledger_inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<B256>, StorageError> {
+        let current = self.ledger_tree_size()?;
+        txnchain_ledger_tree::inclusion_proof(self, current, index, size)
+            .map(|p| p.into_iter().map(B256::from).collect())
+            .map_err(tree_err)
+    }
+
+    /// The RFC 9162 consistency proof between tree sizes `first` ≤ `second`.
+    pub fn ledger_consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<B256>, StorageError> {
+        let current = self.ledger_tree_size()?;
+        txnchain_ledger_tree::consistency_proof(self, current, first, second)
+            .map(|p| p.into_iter().map(B256::from).collect())
+            .map_err(tree_err)
+    }
+
     /// Appends the leaves of the block after this snapshot's latest one: its root, and what
     /// to write with the block.
     pub fn ledger_tree_append(
@@ -84,6 +114,7 @@ impl Snapshot {
             LedgerTreeWrite {
                 size: appended.size,
                 nodes: appended.nodes,
+                signature: None,
             },
         ))
     }

@@ -106,6 +106,10 @@ pub struct LedgerTreeWrite {
     pub size: u64,
     /// New perfect-subtree nodes.
     pub nodes: Vec<(u32, u64, [u8; 32])>,
+    /// The service identity's signature of the block's signed root (`specs/receipts.md` §2),
+    /// set by the ledger once the header is sealed; `None` on a node without the network's
+    /// keys.
+    pub signature: Option<[u8; 64]>,
 }
 
 /// Where a trie node lives: the account trie (`account: None`) or the storage trie of an

@@ -428,6 +428,14 @@ impl Store {
                 Some(&hash),
             )?;
         }
+        if let Some(signature) = &tree.signature {
+            self.put(
+                &mut txn.open_table(tables::LEDGER_ROOT_SIGNATURES.def())?,
+                tables::LEDGER_ROOT_SIGNATURES,
+                &[&number.to_be_bytes()],
+                Some(signature),
+            )?;
+        }
         self.put(
             &mut sizes,
             tables::LEDGER_TREE_SIZES,

@@ -97,10 +97,13 @@ pub(crate) const SEALED_RESULTS: Table = Table::confidential("sealed_results");
 pub(crate) const LEDGER_TREE: Table = Table::public("ledger_tree");
 /// block number → u64be number of ledger tree leaves after that block.
 pub(crate) const LEDGER_TREE_SIZES: Table = Table::public("ledger_tree_sizes");
+/// block number → the service identity's 64-byte Ed25519 signature of the block's signed
+/// root (`specs/receipts.md` §2). Public: signatures are what receipts carry.
+pub(crate) const LEDGER_ROOT_SIGNATURES: Table = Table::public("ledger_root_signatures");
 /// Pseudo-table of the codec check value kept in `meta`.
 pub(crate) const AT_REST_CHECK: Table = Table::confidential("at_rest_check");
 
-pub(crate) const ALL: [Table; 16] = [
+pub(crate) const ALL: [Table; 17] = [
     META,
     HEADERS,
     BLOCK_HASHES,
@@ -117,6 +120,7 @@ pub(crate) const ALL: [Table; 16] = [
     SEALED_RESULTS,
     LEDGER_TREE,
     LEDGER_TREE_SIZES,
+    LEDGER_ROOT_SIGNATURES,
 ];
 
 /// Names of every table the codec must have keys for.
