@@ -374,3 +374,4 @@ export function networkSession({ request, serviceIdentity, blockRange = 16n }) {
     },
   };
 }
+export * from './receipt.mjs';
