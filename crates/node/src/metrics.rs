@@ -76,8 +76,17 @@ pub(crate) fn router(
                         "Time spent applying blocks (storage write included).",
                         format!("{:.9}", applied.apply_nanos as f64 / 1e9),
                     ),
+                    (
+                        "txnchain_ledger_tree_seconds_total",
+                        "counter",
+                        "Time spent on the ledger tree: leaf hashes, appends and root signatures.",
+                        format!("{:.9}", applied.ledger_tree_nanos as f64 / 1e9),
+                    ),
                 ] {
                     family(&mut out, name, kind, help, [("", value)]);
+                }
+                for (name, help, value) in process_cpu() {
+                    family(&mut out, name, "counter", help, [("", value)]);
                 }
                 out.push_str(&module.render_prometheus());
                 served
@@ -90,4 +99,45 @@ pub(crate) fn router(
             }
         }),
     )
+}
+
+/// The process's CPU time and that of its write thread (Linux `/proc`; nothing elsewhere), in
+/// seconds: `utime + stime` ticks of 1/100 s (`USER_HZ`, fixed at 100 by the Linux ABI on
+/// x86-64 and arm64).
+fn process_cpu() -> Vec<(&'static str, &'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(t) = cpu_ticks("/proc/self/stat") {
+        out.push((
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            format!("{:.2}", t as f64 / 100.0),
+        ));
+    }
+    let write = std::fs::read_dir("/proc/self/task").ok().and_then(|tasks| {
+        tasks.flatten().find_map(|task| {
+            let comm = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            (comm.trim_end() == "txnchain-write")
+                .then(|| cpu_ticks(&task.path().join("stat").to_string_lossy()))
+                .flatten()
+        })
+    });
+    if let Some(t) = write {
+        out.push((
+            "txnchain_write_thread_cpu_seconds_total",
+            "CPU time of the thread that builds and applies blocks, in seconds.",
+            format!("{:.2}", t as f64 / 100.0),
+        ));
+    }
+    out
+}
+
+/// `utime + stime` of a `/proc/…/stat` file (fields 14 and 15, after the parenthesised name).
+fn cpu_ticks(path: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
 }

@@ -144,8 +144,18 @@ impl Report<'_> {
         );
         println!();
         println!(
-            "  {:<10} {:<8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9}",
-            "kind", "run", "tx/s", "p50 ms", "p99 ms", "blocks", "tx/block", "submit s"
+            "  {:<10} {:<8} {:>10} {:>10} {:>10} {:>8} {:>9} {:>9} {:>10} {:>9} {:>7}",
+            "kind",
+            "run",
+            "tx/s",
+            "p50 ms",
+            "p99 ms",
+            "blocks",
+            "tx/block",
+            "submit s",
+            "node cpu s",
+            "write s",
+            "tree %"
         );
         for k in &self.results {
             let rows = k.warmup.iter().map(|r| ("warm-up".to_string(), r)).chain(
@@ -155,8 +165,18 @@ impl Report<'_> {
                     .map(|(i, r)| (format!("{}", i + 1), r)),
             );
             for (label, r) in rows {
+                let (cpu, write, tree) = r.node.map_or_else(
+                    || ("-".to_string(), "-".to_string(), "-".to_string()),
+                    |c| {
+                        (
+                            format!("{:.2}", c.process_s),
+                            format!("{:.2}", c.write_thread_s),
+                            format!("{:.2}", c.ledger_tree_percent()),
+                        )
+                    },
+                );
                 println!(
-                    "  {:<10} {:<8} {:>10.0} {:>10.1} {:>10.1} {:>8} {:>9.0} {:>9.2}",
+                    "  {:<10} {:<8} {:>10.0} {:>10.1} {:>10.1} {:>8} {:>9.0} {:>9.2} {cpu:>10} {write:>9} {tree:>7}",
                     k.kind.name(),
                     label,
                     r.tps,
@@ -177,6 +197,10 @@ impl Report<'_> {
             );
         }
         println!();
+        println!(
+            "  node cpu s / write s: the node's process and write-thread CPU over the run; tree %: \
+             the ledger tree and root signatures as a share of the process (from its /metrics)"
+        );
         match self.rss {
             Some(r) => println!("  node peak RSS (VmHWM): {}", mib(r)),
             None => println!("  node peak RSS: unknown (give --pid, or use --spawn)"),

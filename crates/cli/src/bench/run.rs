@@ -29,6 +29,42 @@ pub(super) struct RunResult {
     pub(super) submit_s: f64,
     pub(super) blocks: usize,
     pub(super) txs_per_block: f64,
+    /// The node's own CPU accounting over the run, from its `/metrics` (TxnChain only).
+    pub(super) node: Option<NodeCpu>,
+}
+
+/// CPU seconds the node reports spending during a run (deltas of its `/metrics` counters).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(super) struct NodeCpu {
+    /// The whole process (`process_cpu_seconds_total`).
+    pub(super) process_s: f64,
+    /// The thread that builds and applies blocks (`txnchain_write_thread_cpu_seconds_total`).
+    pub(super) write_thread_s: f64,
+    /// The ledger tree and root signatures (`txnchain_ledger_tree_seconds_total`).
+    pub(super) ledger_tree_s: f64,
+}
+
+impl NodeCpu {
+    /// The ledger tree's share of the process's CPU time, in percent.
+    pub(super) fn ledger_tree_percent(&self) -> f64 {
+        100.0 * self.ledger_tree_s / self.process_s.max(1e-9)
+    }
+}
+
+/// One reading of the node's CPU counters.
+async fn node_counters(rpc_url: &str) -> Option<[f64; 3]> {
+    let url = format!("{}/metrics", rpc_url.trim_end_matches('/'));
+    let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some([
+        value("process_cpu_seconds_total")?,
+        value("txnchain_write_thread_cpu_seconds_total")?,
+        value("txnchain_ledger_tree_seconds_total")?,
+    ])
 }
 
 /// One answered batch: the indices of its transactions, when it was sent, when answered.
@@ -51,10 +87,19 @@ impl Bench {
         let plan = self.presign(kind, run_index)?;
 
         // Timed part.
+        let before = node_counters(&self.url).await;
         let start = Instant::now();
         let submit = self.spawn_submitters(plan.per_conn, &plan.hashes)?;
         let (submitted, included) = self.track(kind, n, submit, &plan.expected).await?;
-        Ok(measure(n, start, &submitted, &included))
+        let mut result = measure(n, start, &submitted, &included);
+        if let (Some(b), Some(a)) = (before, node_counters(&self.url).await) {
+            result.node = Some(NodeCpu {
+                process_s: a[0] - b[0],
+                write_thread_s: a[1] - b[1],
+                ledger_tree_s: a[2] - b[2],
+            });
+        }
+        Ok(result)
     }
 
     /// Starts one task per connection that sends its batches in order, each as soon as the
@@ -191,5 +236,6 @@ fn measure(
         submit_s: last_answer.duration_since(first).as_secs_f64(),
         blocks: blocks.len(),
         txs_per_block: n as f64 / blocks.len().max(1) as f64,
+        node: None,
     }
 }
