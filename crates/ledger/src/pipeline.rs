@@ -145,6 +145,7 @@ pub struct Ledger {
     keys: Option<Arc<NetworkKeys>>,
     opener: Option<crate::opener::Opener>,
     clock: Arc<BlockClock>,
+    receipts: Arc<crate::receipts::ReceiptCache>,
     savepoints: Mutex<crate::savepoints::Savepoints>,
     stats: ApplyStats,
 }
@@ -174,6 +175,7 @@ impl Ledger {
             keys: None,
             opener: None,
             clock: Arc::new(BlockClock::new()),
+            receipts: Arc::new(crate::receipts::ReceiptCache::default()),
             savepoints: Mutex::new(crate::savepoints::Savepoints::default()),
             stats: ApplyStats::default(),
         })
@@ -248,6 +250,7 @@ impl Ledger {
         Ok(crate::LedgerReader::new(
             self.store.snapshot()?,
             self.clock.clone(),
+            self.receipts.clone(),
         ))
     }
 

@@ -27,11 +27,24 @@ use crate::{BlockClock, LedgerError};
 pub struct LedgerReader {
     snap: Snapshot,
     clock: Arc<BlockClock>,
+    receipts: Arc<crate::receipts::ReceiptCache>,
 }
 
 impl LedgerReader {
-    pub(crate) fn new(snap: Snapshot, clock: Arc<BlockClock>) -> Self {
-        Self { snap, clock }
+    pub(crate) fn new(
+        snap: Snapshot,
+        clock: Arc<BlockClock>,
+        receipts: Arc<crate::receipts::ReceiptCache>,
+    ) -> Self {
+        Self {
+            snap,
+            clock,
+            receipts,
+        }
+    }
+
+    pub(crate) fn receipt_cache(&self) -> &crate::receipts::ReceiptCache {
+        &self.receipts
     }
 
     pub(crate) fn snapshot(&self) -> &Snapshot {

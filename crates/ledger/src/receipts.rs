@@ -5,7 +5,44 @@ use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{B256, Bytes};
 use txnchain_ledger_tree::receipt::{RECEIPT_VERSION, Receipt, SignedRoot};
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
 use crate::{LedgerError, LedgerReader};
+
+/// Blocks whose encoded receipts [`ReceiptCache`] keeps.
+const CACHED_BLOCKS: usize = 16;
+
+/// The EIP-2718 encodings of the receipts of the last few blocks receipts were asked for,
+/// keyed by block hash (a block number can be reused after `evm_revert`), so serving the
+/// receipts of one block's transactions decodes its stored receipts once, not once each.
+#[derive(Debug, Default)]
+pub struct ReceiptCache {
+    blocks: Mutex<VecDeque<(B256, Arc<Vec<Bytes>>)>>,
+}
+
+impl ReceiptCache {
+    fn get(&self, block: B256) -> Option<Arc<Vec<Bytes>>> {
+        self.blocks
+            .lock()
+            .iter()
+            .find(|(h, _)| *h == block)
+            .map(|(_, r)| r.clone())
+    }
+
+    fn insert(&self, block: B256, receipts: Arc<Vec<Bytes>>) {
+        let mut blocks = self.blocks.lock();
+        if blocks.iter().any(|(h, _)| *h == block) {
+            return;
+        }
+        if blocks.len() == CACHED_BLOCKS {
+            blocks.pop_front();
+        }
+        blocks.push_back((block, receipts));
+    }
+}
 
 /// Who signs: the network's chain id and service identity.
 #[derive(Debug, Clone, Copy)]
@@ -68,15 +105,28 @@ impl LedgerReader {
         let Some(root) = self.signed_root(signer, loc.block)? else {
             return Ok(None);
         };
-        let receipts = snap.block_receipts(loc.block)?.unwrap_or_default();
+        let receipts = match self.receipt_cache().get(root.block_hash) {
+            Some(r) => r,
+            None => {
+                let encoded: Arc<Vec<Bytes>> = Arc::new(
+                    snap.block_receipts(loc.block)?
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|r| Bytes::from(r.envelope().encoded_2718()))
+                        .collect(),
+                );
+                self.receipt_cache()
+                    .insert(root.block_hash, encoded.clone());
+                encoded
+            }
+        };
         let receipt = receipts
             .get(loc.index as usize)
             .ok_or_else(|| txnchain_storage::StorageError::Corrupt {
                 table: "receipts",
                 detail: format!("block {} has no receipt {}", loc.block, loc.index),
             })?
-            .envelope()
-            .encoded_2718();
+            .clone();
         let Some((_, leaf_index)) = self.ledger_position(hash)? else {
             return Ok(None);
         };
@@ -86,7 +136,7 @@ impl LedgerReader {
             version: RECEIPT_VERSION,
             chain_id: root.chain_id,
             transaction: tx.encoded().clone(),
-            receipt: receipt.into(),
+            receipt,
             result_digest: B256::from(txnchain_ledger_tree::result_digest(
                 sealed.as_ref().map(AsRef::as_ref),
             )),

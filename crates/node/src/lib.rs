@@ -7,6 +7,8 @@
 mod attestation;
 mod confidential;
 pub mod dev;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod ledger;
 mod metrics;
 pub mod secrets;

@@ -16,12 +16,15 @@
 //!    arrival of its block's `newHeads`); medians over the measured runs after the warm-up;
 //!    the node's peak RSS (VmHWM).
 //!
+//! `txnchain bench receipts` ([`receipts`]) measures receipts served per second.
+//!
 //! Modules: [`setup`] (node, accounts, funding, deployment, pre-signing), [`run`] (one timed
 //! run: submission, inclusion tracking, measurements), [`report`] (medians, progress, table
 //! and JSON), [`stats`] (statistics shared with `bench x402`), [`machine`] (host description
 //! and peak RSS, also used by `bench x402`), [`rpc`] and [`sign`].
 
 pub(crate) mod machine;
+mod receipts;
 mod report;
 mod rpc;
 mod run;
@@ -49,6 +52,8 @@ enum BenchCommand {
     Transfers(TransfersArgs),
     /// Paid x402 requests through the whole flow (402 → sign → paid 200).
     X402(crate::x402::bench::X402BenchArgs),
+    /// Receipts served per second (`GET /v1/transactions/{hash}/receipt`).
+    Receipts(receipts::ReceiptsArgs),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -148,6 +153,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.command {
         BenchCommand::Transfers(a) => transfers(a).await,
         BenchCommand::X402(a) => crate::x402::bench::run(a).await,
+        BenchCommand::Receipts(a) => receipts::run(a).await,
     }
 }
 
