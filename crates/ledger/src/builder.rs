@@ -315,7 +315,9 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
     for skipped in &executed.skipped {
         if skipped.why.is_permanent() {
             tracing::debug!(tx = %skipped.hash, reason = %skipped.why, "dropping transaction");
-            ledger.pool().remove(&skipped.hash);
+            ledger
+                .pool()
+                .drop_invalid(&skipped.hash, skipped.why.to_string());
         }
     }
     if executed.transactions.is_empty() && !allow_empty {

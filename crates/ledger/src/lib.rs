@@ -33,6 +33,7 @@ pub mod pipeline;
 pub mod reader;
 pub mod receipts;
 pub mod savepoints;
+pub mod status;
 
 pub use builder::{BlockMode, Builder};
 pub use clock::BlockClock;

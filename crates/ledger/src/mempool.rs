@@ -48,12 +48,44 @@ struct Inner {
     /// make room (geth's "locals"), so a flood of paying strangers cannot push them out and
     /// leave a nonce gap.
     locals: std::collections::HashSet<B256>,
+    /// Why recently dropped transactions left the pool without being committed.
+    dropped: Dropped,
 }
 
 impl Inner {
     fn forget(&mut self, hash: &B256) {
         self.by_hash.remove(hash);
         self.locals.remove(hash);
+    }
+}
+
+/// How many dropped transactions the pool remembers the reason for (the oldest are forgotten
+/// first, so the memory is bounded whatever clients send).
+pub const DROPPED_KEPT: usize = 16_384;
+
+/// The reasons of the last [`DROPPED_KEPT`] transactions that left the pool without being
+/// committed (`GET /v1/transactions/{hash}` answers `invalid` with the reason).
+#[derive(Default)]
+struct Dropped {
+    why: HashMap<B256, String>,
+    order: std::collections::VecDeque<B256>,
+}
+
+impl Dropped {
+    fn insert(&mut self, hash: B256, why: String) {
+        if self.why.insert(hash, why).is_none() {
+            self.order.push_back(hash);
+        }
+        while self.order.len() > DROPPED_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.why.remove(&old);
+            }
+        }
+    }
+
+    /// A transaction admitted again is no longer dropped (its slot in `order` ages out).
+    fn readmitted(&mut self, hash: &B256) {
+        self.why.remove(hash);
     }
 }
 
@@ -194,6 +226,7 @@ impl Mempool {
         }
         let tx = Arc::new(tx);
         inner.by_hash.insert(hash, tx.clone());
+        inner.dropped.readmitted(&hash);
         if local {
             inner.locals.insert(hash);
         }
@@ -201,6 +234,10 @@ impl Mempool {
         let replaced = queue.insert(nonce, tx).map(|old| old.hash());
         if let Some(old) = replaced {
             inner.forget(&old);
+            inner.dropped.insert(
+                old,
+                format!("replaced by transaction {hash} (same sender and nonce, higher fee)"),
+            );
         }
         drop(inner);
         let _ = self.pending_tx.send(hash);
@@ -221,6 +258,11 @@ impl Mempool {
         match victim {
             Some(v) if v.effective_tip(self.base_fee) < incoming.effective_tip(self.base_fee) => {
                 inner.forget(&v.hash());
+                inner.dropped.insert(
+                    v.hash(),
+                    "evicted: the pool was full and a transaction paying a higher tip arrived"
+                        .into(),
+                );
                 if let Some(q) = inner.senders.get_mut(&v.sender()) {
                     q.remove(&v.nonce());
                     if q.is_empty() {
@@ -305,6 +347,8 @@ impl Mempool {
     /// Removes transactions a committed block included, and every pooled transaction of the
     /// same senders whose nonce is now stale.
     pub fn remove_committed(&self, txs: &[RecoveredTx]) {
+        let committed: std::collections::HashSet<B256> =
+            txs.iter().map(RecoveredTx::hash).collect();
         let mut inner = self.inner.lock();
         let mut next: HashMap<Address, u64> = HashMap::new();
         for tx in txs {
@@ -323,6 +367,16 @@ impl Mempool {
             }
             for tx in removed.values() {
                 inner.forget(&tx.hash());
+                if !committed.contains(&tx.hash()) {
+                    inner.dropped.insert(
+                        tx.hash(),
+                        format!(
+                            "nonce {} of {} was used by another committed transaction",
+                            tx.nonce(),
+                            tx.sender()
+                        ),
+                    );
+                }
             }
         }
     }
@@ -330,6 +384,25 @@ impl Mempool {
     /// Drops a transaction that can never be included.
     pub fn remove(&self, hash: &B256) {
         let mut inner = self.inner.lock();
+        Self::remove_locked(&mut inner, hash);
+    }
+
+    /// Drops a transaction that can never be included, remembering why (the status API
+    /// answers `invalid` with the reason).
+    pub fn drop_invalid(&self, hash: &B256, why: String) {
+        let mut inner = self.inner.lock();
+        if inner.by_hash.contains_key(hash) {
+            Self::remove_locked(&mut inner, hash);
+            inner.dropped.insert(*hash, why);
+        }
+    }
+
+    /// Why a transaction recently left the pool without being committed, if it did.
+    pub fn dropped(&self, hash: &B256) -> Option<String> {
+        self.inner.lock().dropped.why.get(hash).cloned()
+    }
+
+    fn remove_locked(inner: &mut Inner, hash: &B256) {
         inner.locals.remove(hash);
         if let Some(tx) = inner.by_hash.remove(hash)
             && let Some(q) = inner.senders.get_mut(&tx.sender())
@@ -344,7 +417,16 @@ impl Mempool {
     /// Empties the pool (the dev chain's `evm_revert`: the state they were admitted against
     /// is gone).
     pub fn clear(&self) {
-        *self.inner.lock() = Inner::default();
+        let mut inner = self.inner.lock();
+        let dropped: Vec<B256> = inner.by_hash.keys().copied().collect();
+        let mut kept = std::mem::take(&mut inner.dropped);
+        for hash in dropped {
+            kept.insert(hash, "dropped: the chain was reverted to a snapshot".into());
+        }
+        *inner = Inner {
+            dropped: kept,
+            ..Inner::default()
+        };
     }
 
     /// A pooled transaction by hash.

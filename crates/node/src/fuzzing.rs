@@ -2,8 +2,9 @@
 //! panics on a broken invariant, which is what the fuzzer looks for.
 //!
 //! - [`rest_request`]: bytes as a request (`METHOD path?query`, newline, body) to the REST
-//!   routes of the TxnChain API over a real ledger with committed transactions (plaintext
-//!   and signed roots): never a 5xx, every error a JSON `{"error":{"code","message"}}`, and
+//!   routes of the TxnChain API (submit, status with long-poll, receipts, roots,
+//!   consistency) over a real ledger with committed transactions (plaintext and signed
+//!   roots): never a 5xx, every error a JSON `{"error":{"code","message"}}`, and
 //!   every receipt or signed root served verifies against the service identity.
 //! - [`receipt_document`]: bytes as a receipt file: parsing and offline verification never
 //!   panic, and only a receipt that verifies is accepted.
@@ -32,6 +33,7 @@ struct App {
     runtime: tokio::runtime::Runtime,
     router: Router,
     hashes: Vec<B256>,
+    raws: Vec<String>,
     identity: [u8; 32],
     _dir: tempfile::TempDir,
 }
@@ -64,6 +66,7 @@ fn app() -> &'static App {
                 .expect("ledger"),
         );
         let mut hashes = Vec::new();
+        let mut raws = Vec::new();
         for block in 0..3u64 {
             for i in 0..=block {
                 let key = &keys[usize::try_from(i).unwrap_or(0)];
@@ -79,6 +82,7 @@ fn app() -> &'static App {
                 };
                 let sig = key.sign_hash_sync(&tx.signature_hash()).expect("sign");
                 let raw = TxEnvelope::from(tx.into_signed(sig)).encoded_2718();
+                raws.push(alloy_primitives::hex::encode_prefixed(&raw));
                 let tx = RecoveredTx::decode(&raw).expect("decode");
                 hashes.push(ledger.submit(tx).expect("admit"));
             }
@@ -96,8 +100,16 @@ fn app() -> &'static App {
                 .enable_all()
                 .build()
                 .expect("runtime"),
-            router: crate::ledger::router(ledger, signer),
+            router: crate::ledger::router(
+                ledger.clone(),
+                txnchain_rpc::EthApi::new(ledger, txnchain_rpc::EthApiConfig::default())
+                    .expect("api"),
+                signer,
+                // Long-polls end at once: the fuzzer must not wait.
+                std::time::Duration::from_millis(20),
+            ),
             hashes,
+            raws,
             identity: network.service_identity(),
             _dir: dir,
         }
@@ -105,7 +117,8 @@ fn app() -> &'static App {
 }
 
 /// One request to the REST routes. Input: `METHOD target\nbody`; in the target, `{tx}` and
-/// `{tx0..}` stand for committed transaction hashes, so the fuzzer reaches served receipts.
+/// `{tx0..}` stand for committed transaction hashes (so the fuzzer reaches served receipts),
+/// and in the body `{raw}` for a committed transaction's signed bytes.
 pub fn rest_request(data: &[u8]) {
     let _ = rest_exchange(data);
 }
@@ -124,10 +137,11 @@ pub fn rest_exchange(data: &[u8]) -> Option<(StatusCode, Vec<u8>)> {
     for (i, h) in app.hashes.iter().enumerate() {
         target = target.replace(&format!("{{tx{i}}}"), &h.to_string());
     }
+    let body = body.replace("{raw}", &app.raws[0]);
     let Ok(request) = Request::builder()
         .method(method)
         .uri(target.as_str())
-        .body(Body::from(body.to_owned()))
+        .body(Body::from(body))
     else {
         return None;
     };

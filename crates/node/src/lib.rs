@@ -317,10 +317,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .merge(confidential::router(api.clone()))
         .merge(ledger::router(
             ledger.clone(),
+            api.clone(),
             txnchain_ledger::receipts::Signer {
                 chain_id: spec.chain_id,
                 service_identity: keys.service_identity(),
             },
+            ledger::WAIT_MAX,
         ));
     if let Some((x402_router, facilitator)) = x402 {
         router = router.nest("/x402", x402_router);

@@ -60,6 +60,13 @@ fn rest_seeds_reach_receipts_roots_and_each_error() {
         ("10-inverted", 400, "invalid_range"),
         ("11-max", 404, "not_found"),
         ("12-wrong-method", 405, ""),
+        ("14-status", 200, "\"committed\""),
+        ("15-status-wait", 200, "\"blockNumber\":2"),
+        ("16-status-unknown", 404, "\"unknown\""),
+        ("17-submit-replay", 400, "transaction_rejected"),
+        ("18-submit-garbage", 400, "transaction_rejected"),
+        ("19-submit-bad-json", 400, "invalid_body"),
+        ("20-bad-wait", 400, "invalid_wait"),
     ];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/rest_request");
     for (seed, status, needle) in expected {

@@ -227,8 +227,8 @@ impl EthApi {
         ))
     }
 
-    /// `eth_sendRawTransaction`.
-    pub(crate) fn send_raw(&self, raw: &[u8]) -> Result<B256, RpcError> {
+    /// Admits raw EIP-2718 bytes (`eth_sendRawTransaction`, `POST /v1/transactions`).
+    pub fn send_raw(&self, raw: &[u8]) -> Result<B256, RpcError> {
         self.ledger.submit_raw(raw, false).map_err(errors::ledger)
     }
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createHash, createPublicKey, generateKeyPairSync, verify as cryptoVerify } from 'node:crypto';
 import { parseEther, parseTransaction, keccak256 } from 'viem';
 import { startNode, txnchainBin } from '../lib/node.mjs';
-import { viemClients, devAccount, loadArtifact } from '../lib/util.mjs';
+import { viemClients, devAccount, devPrivateKey, loadArtifact } from '../lib/util.mjs';
 import { attestedServiceIdentity, bytesToHex, hexToBytes, verifyReceipt, ReceiptError } from '../../../sdk/js/src/index.mjs';
 import { confidential } from '../../../sdk/js/src/viem.mjs';
 
@@ -287,5 +287,137 @@ describe('receipts: REST, JS SDK and CLI verification', () => {
     const r = await receiptOf(h);
     assert.equal(r.leafIndex, hashes.length, 'the tree continues where it was');
     verifyReceipt(r, identity);
+  });
+});
+
+describe('REST: submit and the four transaction states, with long-poll', () => {
+  let node, v;
+  before(async () => {
+    node = await startNode();
+    v = viemClients(node);
+    // Blocks only on evm_mine, so pending lasts as long as the test wants.
+    await fetch(node.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'evm_setAutomine', params: [false] }) });
+  });
+  after(async () => {
+    await node?.destroy();
+  });
+
+  const status = async (hash, query = '') => {
+    const res = await fetch(`${node.url}/v1/transactions/${hash}${query}`);
+    return { code: res.status, body: await res.json() };
+  };
+  const submit = async (raw) => {
+    const res = await fetch(`${node.url}/v1/transactions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ raw }),
+    });
+    return { code: res.status, body: await res.json() };
+  };
+  const mine = () => fetch(node.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'evm_mine', params: [] }),
+  }).then((r) => r.json());
+
+  it('pending → committed (long-poll woken by the block), unknown is 404, invalid says why', async () => {
+    // Account `x` signs a transfer at nonce 0 (pending), and an EIP-7702 authorization at
+    // nonce 0 that dev account 1 carries in a type-4 transaction paying a higher tip. The
+    // block runs the type-4 first; applying the authorization uses x's nonce 0, so x's own
+    // transfer can never be included: it is dropped, and the node says why.
+    const { privateKeyToAccount, generatePrivateKey } = await import('viem/accounts');
+    const x = privateKeyToAccount(generatePrivateKey());
+    const fund = await v.wallet(0).sendTransaction({ to: x.address, value: parseEther('1') });
+    await mine();
+    await v.publicClient.waitForTransactionReceipt({ hash: fund });
+    const chainId = await v.publicClient.getChainId();
+    const transfer = await x.signTransaction({ chainId, type: 'eip1559', to: devAccount(5).address, value: 1n, nonce: 0, gas: 21_000n, maxFeePerGas: 2_000_000_000n, maxPriorityFeePerGas: 1n });
+    const b = (await submit(transfer)).body.transactionHash;
+    const authorization = await x.signAuthorization({ chainId, address: devAccount(7).address, nonce: 0 });
+    const carrier = privateKeyToAccount(devPrivateKey(1));
+    const carrierNonce = await v.publicClient.getTransactionCount({ address: carrier.address });
+    const type4 = await carrier.signTransaction({ chainId, type: 'eip7702', to: carrier.address, value: 0n, nonce: carrierNonce, gas: 100_000n, maxFeePerGas: 3_000_000_000n, maxPriorityFeePerGas: 1_000_000_000n, authorizationList: [authorization] });
+    const first = await submit(type4);
+    assert.equal(first.code, 202, JSON.stringify(first.body));
+    const a = first.body.transactionHash;
+    assert.equal((await status(b)).body.status, 'pending');
+
+    assert.deepEqual((await status(a)).body, { transactionHash: a, status: 'pending' });
+    // A long-poll that ends at its timeout answers the status then.
+    const t0 = Date.now();
+    const timedOut = await status(a, '?wait=committed&timeout=300ms');
+    assert.equal(timedOut.body.status, 'pending');
+    assert.ok(Date.now() - t0 >= 250, 'the long-poll waited');
+
+    // A long-poll wakes when the block is mined.
+    const waiting = status(a, '?wait=committed&timeout=10s');
+    await new Promise((r) => setTimeout(r, 200));
+    await mine();
+    const done = await waiting;
+    assert.equal(done.code, 200);
+    assert.equal(done.body.status, 'committed');
+    const receipt = await v.publicClient.getTransactionReceipt({ hash: a });
+    assert.equal(BigInt(done.body.blockNumber), receipt.blockNumber);
+    assert.equal(typeof done.body.leafIndex, 'number');
+
+    // The transfer's nonce was used by the authorization: dropped, and the node says why.
+    const dropped = await status(b, '?wait=committed&timeout=5s');
+    assert.equal(dropped.code, 200);
+    assert.equal(dropped.body.status, 'invalid', JSON.stringify(dropped.body));
+    assert.match(dropped.body.reason, /nonce too low/);
+    assert.equal(await v.publicClient.getTransactionCount({ address: x.address }), 1);
+    assert.equal((await fetch(`${node.url}/v1/transactions/${b}/receipt`)).status, 404);
+
+    const unknown = '0x' + 'ef'.repeat(32);
+    const u = await status(unknown);
+    assert.equal(u.code, 404);
+    assert.equal(u.body.status, 'unknown');
+    assert.equal(u.body.error.code, 'not_found');
+  });
+
+  it('a replaced transaction is invalid and names its replacement', async () => {
+    const { privateKeyToAccount, generatePrivateKey } = await import('viem/accounts');
+    const acct = privateKeyToAccount(generatePrivateKey());
+    const fund = await v.wallet(0).sendTransaction({ to: acct.address, value: parseEther('1') });
+    await mine();
+    await v.publicClient.waitForTransactionReceipt({ hash: fund });
+    const chainId = await v.publicClient.getChainId();
+    const tx = (tip) => acct.signTransaction({ chainId, type: 'eip1559', to: devAccount(6).address, value: 1n, nonce: 0, gas: 21_000n, maxFeePerGas: 10_000_000_000n * tip, maxPriorityFeePerGas: tip });
+    const old = (await submit(await tx(1n))).body.transactionHash;
+    const next = await submit(await tx(2n));
+    assert.equal(next.code, 202);
+    const s = await status(old);
+    assert.equal(s.body.status, 'invalid');
+    assert.ok(s.body.reason.includes(next.body.transactionHash), s.body.reason);
+    await mine();
+    assert.equal((await status(next.body.transactionHash, '?wait=committed')).body.status, 'committed');
+  });
+
+  it('answers bad submissions and queries with JSON errors and changes nothing', async () => {
+    const head = await v.publicClient.getBlockNumber();
+    const bad = async (init, path, code, word) => {
+      const res = await fetch(`${node.url}${path}`, init);
+      assert.equal(res.status, code, path);
+      const body = await res.json();
+      assert.equal(body.error.code, word);
+      assert.equal(typeof body.error.message, 'string');
+      return body;
+    };
+    const post = (body) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    await bad(post('{"raw":"0x02"}'), '/v1/transactions', 400, 'transaction_rejected');
+    await bad(post('not json'), '/v1/transactions', 400, 'invalid_body');
+    await bad(post('{"raw":"zz"}'), '/v1/transactions', 400, 'invalid_body');
+    await bad(post(JSON.stringify({ raw: '0x' + '00'.repeat(300_000) })), '/v1/transactions', 413, 'body_too_large');
+    // A transaction of dev account 0 at a nonce it already used: the JSON-RPC message.
+    const used = await v.wallet(0).signTransaction({ to: devAccount(1).address, value: 1n, nonce: 0, gas: 21_000n, maxFeePerGas: 2_000_000_000n, maxPriorityFeePerGas: 1n, chainId: await v.publicClient.getChainId(), type: 'eip1559' });
+    const low = await bad(post(JSON.stringify({ raw: used })), '/v1/transactions', 400, 'transaction_rejected');
+    assert.match(low.error.message, /nonce too low/);
+    await bad({}, '/v1/transactions/0x1234', 400, 'invalid_hash');
+    await bad({}, `/v1/transactions/${'ab'.repeat(32)}`, 400, 'invalid_hash');
+    await bad({}, `/v1/transactions/0x${'ab'.repeat(32)}?wait=pending`, 400, 'invalid_wait');
+    await bad({}, `/v1/transactions/0x${'ab'.repeat(32)}?wait=committed&timeout=abc`, 400, 'invalid_timeout');
+    assert.equal(await v.publicClient.getBlockNumber(), head, 'nothing was mined');
+    const pool = await (await fetch(node.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'txpool_status', params: [] }) })).json();
+    assert.equal(pool.result.pending, '0x0', 'nothing was admitted');
   });
 });
