@@ -4,6 +4,7 @@ mod attest;
 mod bench;
 mod confidential;
 mod duration;
+mod ledger;
 mod receipt;
 mod secrets;
 mod x402;
@@ -54,6 +55,9 @@ enum Command {
     Send(confidential::SendArgs),
     /// Fetch a transaction's receipt, or verify one offline against the service identity.
     Receipt(receipt::ReceiptArgs),
+    /// Audit a node's ledger: rebuild the ledger tree from its blocks and receipts and check
+    /// every header, extraData and signed root against the trusted service identity.
+    Ledger(ledger::LedgerArgs),
 }
 
 #[derive(clap::Args)]
@@ -441,6 +445,7 @@ fn main() -> anyhow::Result<()> {
             Command::Call(args) => confidential::call(args).await,
             Command::Send(args) => confidential::send(args).await,
             Command::Receipt(args) => std::process::exit(receipt::run(args).await),
+            Command::Ledger(args) => std::process::exit(ledger::run(args).await),
         }
     })
 }

@@ -26,7 +26,7 @@
 pub(crate) mod machine;
 mod receipts;
 mod report;
-mod rpc;
+pub(crate) mod rpc;
 mod run;
 mod setup;
 mod sign;

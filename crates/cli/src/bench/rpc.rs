@@ -1,4 +1,4 @@
-//! A small JSON-RPC client for the benchmark: HTTP calls and batches (one TCP connection per
+//! A small JSON-RPC client for the benchmarks and `ledger audit`: HTTP calls and batches (one TCP connection per
 //! [`Rpc`]), and a [`Tracker`] that learns about inclusions from `newHeads` over WebSocket plus
 //! one `eth_getBlockReceipts` per new block (never per-receipt polling).
 
@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, Deserialize)]
-pub(super) struct RpcErr {
+pub(crate) struct RpcErr {
     pub code: i64,
     pub message: String,
 }
@@ -36,14 +36,14 @@ struct Response<T> {
 
 /// One HTTP connection to a node.
 #[derive(Clone)]
-pub(super) struct Rpc {
+pub(crate) struct Rpc {
     url: String,
     client: reqwest::Client,
 }
 
 impl Rpc {
     /// A client keeping one idle connection to `url`.
-    pub(super) fn new(url: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(url: &str) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
@@ -56,7 +56,7 @@ impl Rpc {
     }
 
     /// POSTs a prepared body and returns the response bytes.
-    pub(super) async fn post(&self, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+    pub(crate) async fn post(&self, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
         let resp = self
             .client
             .post(&self.url)
@@ -77,7 +77,7 @@ impl Rpc {
     }
 
     /// One call.
-    pub(super) async fn call<T: DeserializeOwned>(
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         params: Value,
@@ -94,7 +94,7 @@ impl Rpc {
     }
 
     /// A batch of calls; results in request order.
-    pub(super) async fn batch<T: DeserializeOwned>(
+    pub(crate) async fn batch<T: DeserializeOwned>(
         &self,
         calls: &[(&str, Value)],
     ) -> anyhow::Result<Vec<Result<T, RpcErr>>> {
@@ -112,7 +112,7 @@ impl Rpc {
 }
 
 /// Parses a batch response of `n` entries with ids `0..n`, in id order.
-pub(super) fn parse_batch<T: DeserializeOwned>(
+pub(crate) fn parse_batch<T: DeserializeOwned>(
     raw: &[u8],
     n: usize,
 ) -> anyhow::Result<Vec<Result<T, RpcErr>>> {
