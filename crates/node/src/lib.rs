@@ -293,8 +293,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         cors_origins: config.cors_origins.clone(),
         ..config.limits.rpc.clone()
     };
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
     let x402 = match config.x402.clone() {
-        Some(x) => Some(x402::router(ledger.clone(), x).await?),
+        Some(x) => Some(x402::router(ledger.clone(), x, addr).await?),
         None => None,
     };
     let facilitator = x402.as_ref().map(|(_, f)| f.clone());
@@ -345,8 +347,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             }
         }));
     }
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
     tasks.push(spawn_listener(
         "public",
         listener,

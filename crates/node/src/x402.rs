@@ -44,6 +44,10 @@ pub struct X402Config {
     pub settle_quotas: Option<(u32, u32)>,
     /// Proxies whose `X-Forwarded-For` names the client (none by default).
     pub trusted_proxies: txnchain_http::TrustedProxies,
+    /// Base URL buyers reach this node's REST API at, for the receipt URL of settle
+    /// responses (`extra.receipt`). `None`: `http://<listen address>`, unless the node
+    /// listens on an unspecified address (0.0.0.0, ::), which names no host: then no URL.
+    pub receipt_base_url: Option<String>,
 }
 
 impl X402Config {
@@ -58,6 +62,7 @@ impl X402Config {
             // Benchmarks pay from a handful of dev accounts to one payee.
             settle_quotas: Some((20_000, 20_000)),
             trusted_proxies: Default::default(),
+            receipt_base_url: None,
         })
     }
 }
@@ -85,6 +90,7 @@ impl X402Config {
             rate_limit_per_sec,
             settle_quotas: None,
             trusted_proxies: Default::default(),
+            receipt_base_url: None,
         }
     }
 }
@@ -367,6 +373,7 @@ fn scan_for_log(
 pub(crate) async fn router(
     ledger: Arc<Ledger>,
     config: X402Config,
+    listen: std::net::SocketAddr,
 ) -> Result<(axum::Router, Arc<Facilitator<LocalChain>>), txnchain_x402::X402Error> {
     let chain = LocalChain::new(ledger)?;
     let token = if config.token.name.is_empty() {
@@ -375,7 +382,11 @@ pub(crate) async fn router(
         config.token
     };
     tracing::info!(token = %token.address, name = %token.name, version = %token.version, "x402 facilitator token");
-    let facilitator = Facilitator::new(chain, FacilitatorConfig::new(token, config.keys))?;
+    let mut facilitator_config = FacilitatorConfig::new(token, config.keys);
+    facilitator_config.receipt_base_url = config
+        .receipt_base_url
+        .or_else(|| (!listen.ip().is_unspecified()).then(|| format!("http://{listen}")));
+    let facilitator = Facilitator::new(chain, facilitator_config)?;
     let mut server = ServerConfig::new(config.access, config.rate_limit_per_sec);
     server.trusted_proxies = config.trusted_proxies;
     if let Some(q) = config.settle_quotas {

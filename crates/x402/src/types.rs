@@ -241,6 +241,11 @@ pub struct SettleResponse {
     /// Atomic amount settled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount: Option<String>,
+    /// The reference SDK's free-form `extra` object. TxnChain's facilitator puts the URL of
+    /// the settlement's offline-verifiable receipt here as `extra.receipt`
+    /// (`specs/receipts.md` §3); other fields are kept as received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl SettleResponse {
@@ -260,9 +265,18 @@ impl SettleResponse {
             transaction,
             network,
             amount: None,
+            extra: None,
         }
     }
+
+    /// The URL of the settlement's receipt (`extra.receipt`), if the facilitator gave one.
+    pub fn receipt_url(&self) -> Option<&str> {
+        self.extra.as_ref()?.get(RECEIPT_EXTRA)?.as_str()
+    }
 }
+
+/// Key of [`SettleResponse::extra`] holding the settlement's receipt URL.
+pub const RECEIPT_EXTRA: &str = "receipt";
 
 /// One supported (version, scheme, network).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -17,14 +17,16 @@ import {
   startNode, spawnTxnchain, runTxnchain, startUpstream, clients, tusd, tokenTx,
   devAccount, devKeyHex, freshAccount, requirementsOf, makePayment, unb64, b64,
 } from '../lib/env.mjs';
+import { attestedServiceIdentity, bytesToHex, verifyReceipt } from '../../../sdk/js/src/index.mjs';
 
 const PRICE = 10_000n; // 0.01 tUSD
 
-let node, c, upstream, paywall, paywall2, payTo, payTo2;
+let node, c, upstream, paywall, paywall2, payTo, payTo2, identity;
 
 before(async () => {
   node = await startNode();
   c = clients(node);
+  identity = bytesToHex(await attestedServiceIdentity(node.url));
   upstream = await startUpstream();
   payTo = devAccount(7).address;
   payTo2 = devAccount(8).address;
@@ -64,6 +66,13 @@ describe('reference client → our paywall / middleware', () => {
     assert.match(receipt.transaction, /^0x[0-9a-f]{64}$/);
     const tx = await c.publicClient.getTransactionReceipt({ hash: receipt.transaction });
     assert.equal(tx.status, 'success');
+    // The settlement's ledger receipt, named in the reference SDK's `extra`, proves the
+    // payment offline to anyone who trusts the service identity.
+    assert.equal(receipt.extra.receipt, `${node.url}/v1/transactions/${receipt.transaction}/receipt`);
+    const ledgerReceipt = await (await fetch(receipt.extra.receipt)).json();
+    const proven = verifyReceipt(ledgerReceipt, identity);
+    assert.equal(proven.transactionHash, receipt.transaction);
+    assert.equal(BigInt(proven.blockNumber), tx.blockNumber);
     const [p1, r1] = await balances(payer.address, payTo);
     assert.equal(p0 - p1, PRICE);
     assert.equal(r1 - r0, PRICE);
@@ -136,14 +145,39 @@ describe('reference server ← our facilitator and our client', () => {
   test('(b) our Rust client (txnchain pay) buys from @x402/express settling through our facilitator', async () => {
     const payer = devAccount(2);
     const [p0, r0] = await balances(payer.address, payTo2);
-    const out = await runTxnchain(['pay', '--ledger', `${node.dataDir}/spend.json`, `${url}/weather`], { env: { TXNCHAIN_PAY_KEY: devKeyHex(2) } });
+    const saved = `${node.dataDir}/payment.receipt.json`;
+    const out = await runTxnchain(['pay', '--ledger', `${node.dataDir}/spend.json`, '--save-receipt', saved, `${url}/weather`], {
+      env: { TXNCHAIN_PAY_KEY: devKeyHex(2), TXNCHAIN_SERVICE_IDENTITY: identity },
+    });
     assert.equal(out.code, 0, out.stderr);
     assert.deepEqual(JSON.parse(out.stdout), { weather: 'sunny' });
     assert.match(out.stderr, /"success": true/);
+    // The reference server passed our facilitator's `extra.receipt` through; the client
+    // verified the receipt and that it proves this transfer.
+    const m = out.stderr.match(/receipt verified: block (\d+), leaf (\d+) \(tree size \d+; transaction (0x[0-9a-f]{64})\)/);
+    assert.ok(m, out.stderr);
+    const onChain = await c.publicClient.getTransactionReceipt({ hash: m[3] });
+    assert.equal(onChain.blockNumber, BigInt(m[1]));
+    const again = await runTxnchain(['receipt', 'verify', saved, '--service-identity', identity]);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
     const [p1, r1] = await balances(payer.address, payTo2);
     assert.equal(p0 - p1, 20_000n);
     assert.equal(r1 - r0, 20_000n);
     assert.equal(hits, 1);
+  });
+
+  test('(b) our client pays but reports a receipt that does not verify (exit 3)', async () => {
+    const payer = devAccount(2);
+    const [p0] = await balances(payer.address);
+    const wrong = '0x' + '11'.repeat(32);
+    const out = await runTxnchain(['pay', '--ledger', `${node.dataDir}/spend.json`, '--service-identity', wrong, `${url}/weather`], {
+      env: { TXNCHAIN_PAY_KEY: devKeyHex(2) },
+    });
+    assert.equal(out.code, 3, out.stderr);
+    assert.deepEqual(JSON.parse(out.stdout), { weather: 'sunny' });
+    assert.match(out.stderr, /receipt INVALID: serviceIdentity/);
+    const [p1] = await balances(payer.address);
+    assert.equal(p0 - p1, 20_000n);
   });
 
   test('(b) our client refuses over its spend policy without signing', async () => {

@@ -69,6 +69,11 @@ pub(crate) struct FacilitatorArgs {
     /// Reverse proxies (comma-separated IPs) whose X-Forwarded-For names the client.
     #[arg(long)]
     trusted_proxy: Option<String>,
+    /// Base URL of the chain node's REST API as buyers reach it: settle responses name the
+    /// settlement's receipt there (`extra.receipt`). Default: the --rpc URL (a TxnChain node
+    /// serves REST next to JSON-RPC).
+    #[arg(long)]
+    receipt_base_url: Option<String>,
 }
 
 async fn view<T: SolCall>(
@@ -127,7 +132,9 @@ pub(crate) async fn run(a: FacilitatorArgs) -> anyhow::Result<()> {
         decimals: view(&chain, a.token, IToken::decimalsCall {}).await?,
     };
     let chain_id = chain.chain_id();
-    let facilitator = Facilitator::new(chain, FacilitatorConfig::new(token.clone(), keys))?;
+    let mut config = FacilitatorConfig::new(token.clone(), keys);
+    config.receipt_base_url = Some(a.receipt_base_url.clone().unwrap_or_else(|| a.rpc.clone()));
+    let facilitator = Facilitator::new(chain, config)?;
     facilitator.check_balances().await;
     let mut server = ServerConfig::new(access, a.rate_limit);
     server.global_rate_limit_per_sec = a.global_rate_limit;

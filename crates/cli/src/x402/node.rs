@@ -45,6 +45,11 @@ pub(crate) struct NodeX402Args {
     /// Reverse proxies (comma-separated IPs) whose X-Forwarded-For names the client.
     #[arg(long, requires = "x402_facilitator")]
     pub x402_trusted_proxy: Option<String>,
+    /// Base URL buyers reach this node at (e.g. https://chain.example.com): settle responses
+    /// name the settlement's receipt there (`extra.receipt`). Default: http://<--host>:<--port>
+    /// unless --host is 0.0.0.0 or ::.
+    #[arg(long, requires = "x402_facilitator")]
+    pub x402_receipt_base_url: Option<String>,
 }
 
 /// The facilitator configuration the flags describe (`None` without `--x402-facilitator`).
@@ -87,6 +92,7 @@ pub(crate) fn config(a: &NodeX402Args) -> anyhow::Result<Option<X402Config>> {
         },
         a.x402_rate_limit,
     );
+    config.receipt_base_url = a.x402_receipt_base_url.clone();
     if let Some(list) = &a.x402_trusted_proxy {
         config.trusted_proxies = txnchain_http::TrustedProxies::parse(list)?;
     }

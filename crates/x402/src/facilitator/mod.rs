@@ -151,6 +151,10 @@ pub struct FacilitatorConfig {
     pub max_timeout_seconds: u64,
     /// How long a settlement may wait for a `validAfter` still in the future (seconds).
     pub max_valid_after_wait: u64,
+    /// Base URL of the chain node's REST API as buyers reach it: a successful settle response
+    /// then carries `extra.receipt` = `<base>/v1/transactions/<hash>/receipt`, where the
+    /// buyer fetches the settlement's offline-verifiable receipt (`None`: no receipt URL).
+    pub receipt_base_url: Option<String>,
 }
 
 impl std::fmt::Debug for FacilitatorConfig {
@@ -192,6 +196,7 @@ impl FacilitatorConfig {
             min_amount: U256::from(1),
             max_timeout_seconds: 300,
             max_valid_after_wait: 60,
+            receipt_base_url: None,
         }
     }
 }

@@ -100,6 +100,16 @@ impl<C: Chain> Facilitator<C> {
             transaction: hash.to_string(),
             network: self.network(),
             amount: Some(p.value.to_string()),
+            extra: self.config.receipt_base_url.as_ref().map(|base| {
+                let url = format!(
+                    "{}/v1/transactions/{hash}/receipt",
+                    base.trim_end_matches('/')
+                );
+                serde_json::Map::from_iter([(
+                    crate::types::RECEIPT_EXTRA.to_string(),
+                    serde_json::Value::String(url),
+                )])
+            }),
         }
     }
 
