@@ -23,6 +23,8 @@ pub struct RateConfig {
     pub per_client_burst: f64,
     /// Sustained requests per second over all clients (`None`: no global limit).
     pub global_per_sec: Option<f64>,
+    /// Requests all clients together may make at once (with [`RateConfig::global_per_sec`]).
+    pub global_burst: f64,
     /// Clients tracked at most.
     pub max_clients: usize,
 }
@@ -31,18 +33,55 @@ impl RateConfig {
     /// `per_sec` per client with a burst of twice that, no global limit, 100,000 clients.
     pub fn per_client(per_sec: u32) -> Self {
         let per_sec = f64::from(per_sec.max(1));
+        RateConfig::new(per_sec, per_sec * 2.0)
+    }
+
+    /// `per_sec` per client (fractions allowed: 0.5 is one request every 2 s) after a burst
+    /// of `burst`, no global limit, 100,000 clients.
+    pub fn new(per_sec: f64, burst: f64) -> Self {
         RateConfig {
-            per_client_per_sec: per_sec,
-            per_client_burst: per_sec * 2.0,
+            per_client_per_sec: positive(per_sec),
+            per_client_burst: burst.max(1.0),
             global_per_sec: None,
+            global_burst: 0.0,
             max_clients: 100_000,
         }
     }
 
     /// With a global limit of `per_sec` (burst: twice that).
-    pub fn with_global(mut self, per_sec: Option<u32>) -> Self {
-        self.global_per_sec = per_sec.map(|r| f64::from(r.max(1)));
+    pub fn with_global(self, per_sec: Option<u32>) -> Self {
+        match per_sec {
+            Some(r) => {
+                let r = f64::from(r.max(1));
+                self.with_global_rate(r, r * 2.0)
+            }
+            None => RateConfig {
+                global_per_sec: None,
+                ..self
+            },
+        }
+    }
+
+    /// With a global limit of `per_sec` after a burst of `burst`, for all clients together.
+    pub fn with_global_rate(mut self, per_sec: f64, burst: f64) -> Self {
+        self.global_per_sec = Some(positive(per_sec));
+        self.global_burst = burst.max(1.0);
         self
+    }
+
+    /// Track at most `max_clients` clients (at least 1).
+    pub fn with_max_clients(mut self, max_clients: usize) -> Self {
+        self.max_clients = max_clients.max(1);
+        self
+    }
+}
+
+/// A rate that is finite and above zero (1 per second otherwise).
+fn positive(rate: f64) -> f64 {
+    if rate.is_finite() && rate > 0.0 {
+        rate
+    } else {
+        1.0
     }
 }
 
@@ -118,7 +157,7 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
     /// A limiter with `config`.
     pub fn new(config: RateConfig) -> Self {
         let now = Instant::now();
-        let global_burst = config.global_per_sec.map_or(0.0, |r| r * 2.0);
+        let global_burst = config.global_burst;
         RateLimiter {
             buckets: Mutex::new(Buckets {
                 clients: HashMap::new(),
@@ -144,7 +183,7 @@ impl<K: Hash + Eq + Copy> RateLimiter<K> {
         let (rate, burst) = (c.per_client_per_sec, c.per_client_burst);
         let mut b = self.buckets.lock();
         if let Some(g) = c.global_per_sec {
-            b.global.refill(g, g * 2.0, now);
+            b.global.refill(g, c.global_burst, now);
             if b.global.tokens < 1.0 {
                 return Err(RateLimited(Duration::from_secs_f64(
                     (1.0 - b.global.tokens) / g,
@@ -225,6 +264,28 @@ mod tests {
         let later = t0 + Duration::from_secs(10);
         l.check_at(key(20_000), later).unwrap();
         assert!(l.tracked_clients() <= 10);
+    }
+
+    #[test]
+    fn fractional_rates_a_global_burst_and_ipv6_by_64() {
+        // One per second after a burst of 2 per client; 3 at once for everyone.
+        let l: RateLimiter = RateLimiter::new(RateConfig::new(1.0, 2.0).with_global_rate(0.5, 3.0));
+        let t0 = Instant::now();
+        let v6 = |text: &str| ClientKey::of(text.parse::<std::net::IpAddr>().unwrap());
+        l.check_at(v6("2001:db8::1"), t0).unwrap();
+        // The same /64 is the same client ...
+        l.check_at(v6("2001:db8::ffff"), t0).unwrap();
+        let refused = l.check_at(v6("2001:db8::2"), t0).unwrap_err();
+        assert_eq!(refused.retry_after_secs(), 1);
+        // ... another /64 is not, but the global burst of 3 is then spent.
+        l.check_at(v6("2001:db8:0:1::1"), t0).unwrap();
+        let global = l.check_at(key(7), t0).unwrap_err();
+        assert_eq!(
+            global.retry_after_secs(),
+            2,
+            "0.5 per second: a token in 2 s"
+        );
+        l.check_at(key(7), t0 + Duration::from_secs(2)).unwrap();
     }
 
     #[test]

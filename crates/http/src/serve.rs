@@ -104,27 +104,53 @@ pub struct ServeMetrics {
 impl ServeMetrics {
     /// Prometheus text for these counters, labelled with `listener`.
     pub fn render(&self, out: &mut String, listener: &str, open: usize) {
-        use std::fmt::Write;
+        use crate::prometheus::{family, label_value};
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(
+        let listener = label_value(listener);
+        let one = format!("{{listener=\"{listener}\"}}");
+        family(
             out,
-            "# HELP txnchain_http_connections_open Open TCP connections.\n# TYPE txnchain_http_connections_open gauge\ntxnchain_http_connections_open{{listener=\"{listener}\"}} {open}"
+            "txnchain_http_connections_open",
+            "gauge",
+            "Open TCP connections.",
+            [(&one, open as u64)],
         );
-        let _ = writeln!(
+        family(
             out,
-            "# HELP txnchain_http_connections_total Accepted TCP connections.\n# TYPE txnchain_http_connections_total counter\ntxnchain_http_connections_total{{listener=\"{listener}\"}} {}",
-            l(&self.accepted)
+            "txnchain_http_connections_total",
+            "counter",
+            "Accepted TCP connections.",
+            [(&one, l(&self.accepted))],
         );
-        let _ = writeln!(
+        family(
             out,
-            "# HELP txnchain_http_connections_refused_total Connections refused by a connection cap.\n# TYPE txnchain_http_connections_refused_total counter\ntxnchain_http_connections_refused_total{{listener=\"{listener}\",cap=\"global\"}} {}\ntxnchain_http_connections_refused_total{{listener=\"{listener}\",cap=\"per_client\"}} {}",
-            l(&self.refused_global),
-            l(&self.refused_per_client)
+            "txnchain_http_connections_refused_total",
+            "counter",
+            "Connections refused by a connection cap.",
+            [
+                (
+                    format!("{{listener=\"{listener}\",cap=\"global\"}}"),
+                    l(&self.refused_global),
+                ),
+                (
+                    format!("{{listener=\"{listener}\",cap=\"per_client\"}}"),
+                    l(&self.refused_per_client),
+                ),
+            ],
         );
-        let _ = writeln!(
+        family(
             out,
-            "# HELP txnchain_http_write_stalls_total Connections closed because the client stopped reading.\n# TYPE txnchain_http_write_stalls_total counter\ntxnchain_http_write_stalls_total{{listener=\"{listener}\"}} {}",
-            l(&self.write_stalls)
+            "txnchain_http_write_stalls_total",
+            "counter",
+            "Connections closed because the client stopped reading.",
+            [(&one, l(&self.write_stalls))],
+        );
+        family(
+            out,
+            "txnchain_http_accept_errors_total",
+            "counter",
+            "Errors accepting a connection (e.g. out of file descriptors).",
+            [(&one, l(&self.accept_errors))],
         );
     }
 }

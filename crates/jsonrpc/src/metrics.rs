@@ -1,8 +1,8 @@
 //! Per-method counters and server gauges, rendered in the Prometheus text format.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+use txnchain_http::prometheus::{family, label_value, summary};
 
 /// Counters for one registered method.
 #[derive(Debug, Default)]
@@ -62,40 +62,30 @@ impl ServerMetrics {
             methods.map(|(name, m)| (name, m.snapshot())).collect();
         rows.sort_by(|a, b| a.0.cmp(b.0));
 
-        let _ = writeln!(
+        let label = |name: &str| format!("{{method=\"{}\"}}", label_value(name));
+        family(
             out,
-            "# HELP txnchain_rpc_calls_total JSON-RPC calls served, by method."
+            "txnchain_rpc_calls_total",
+            "counter",
+            "JSON-RPC calls served, by method.",
+            rows.iter()
+                .map(|(name, (calls, _, _))| (label(name), *calls)),
         );
-        let _ = writeln!(out, "# TYPE txnchain_rpc_calls_total counter");
-        for (name, (calls, _, _)) in &rows {
-            let _ = writeln!(out, "txnchain_rpc_calls_total{{method=\"{name}\"}} {calls}");
-        }
-        let _ = writeln!(
+        family(
             out,
-            "# HELP txnchain_rpc_errors_total JSON-RPC calls that returned an error, by method."
+            "txnchain_rpc_errors_total",
+            "counter",
+            "JSON-RPC calls that returned an error, by method.",
+            rows.iter()
+                .map(|(name, (_, errors, _))| (label(name), *errors)),
         );
-        let _ = writeln!(out, "# TYPE txnchain_rpc_errors_total counter");
-        for (name, (_, errors, _)) in &rows {
-            let _ = writeln!(
-                out,
-                "txnchain_rpc_errors_total{{method=\"{name}\"}} {errors}"
-            );
-        }
-        let _ = writeln!(
+        summary(
             out,
-            "# HELP txnchain_rpc_call_duration_seconds Handler latency of JSON-RPC calls, by method."
+            "txnchain_rpc_call_duration_seconds",
+            "Handler latency of JSON-RPC calls, by method.",
+            rows.iter()
+                .map(|(name, (calls, _, secs))| (label(name), *secs, *calls)),
         );
-        let _ = writeln!(out, "# TYPE txnchain_rpc_call_duration_seconds summary");
-        for (name, (calls, _, secs)) in &rows {
-            let _ = writeln!(
-                out,
-                "txnchain_rpc_call_duration_seconds_sum{{method=\"{name}\"}} {secs}"
-            );
-            let _ = writeln!(
-                out,
-                "txnchain_rpc_call_duration_seconds_count{{method=\"{name}\"}} {calls}"
-            );
-        }
 
         let counters: [(&str, &str, &AtomicU64); 8] = [
             (
@@ -140,9 +130,13 @@ impl ServerMetrics {
             ),
         ];
         for (name, help, c) in counters {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} counter");
-            let _ = writeln!(out, "{name} {}", c.load(Ordering::Relaxed));
+            family(
+                out,
+                name,
+                "counter",
+                help,
+                [("", c.load(Ordering::Relaxed))],
+            );
         }
         let gauges: [(&str, &str, &AtomicI64); 2] = [
             (
@@ -157,9 +151,7 @@ impl ServerMetrics {
             ),
         ];
         for (name, help, g) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            let _ = writeln!(out, "{name} {}", g.load(Ordering::Relaxed));
+            family(out, name, "gauge", help, [("", g.load(Ordering::Relaxed))]);
         }
     }
 }

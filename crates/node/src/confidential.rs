@@ -1,6 +1,6 @@
 //! REST routes of the TxnChain API for confidential execution: `GET /v1/encryption-key
-//! [?epoch=N]` (the same body as `txnchain_getEncryptionKey`). Errors are JSON
-//! `{"error": kind, "message": …}` with 400 for a refused epoch.
+//! [?epoch=N]` (the same body as `txnchain_getEncryptionKey`). Errors are the REST API's one
+//! format, `{"error":{"code","message"}}`, with 400 for a refused epoch.
 
 use std::sync::Arc;
 

@@ -315,7 +315,10 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             facilitator,
             public_served.clone(),
         ))
-        .merge(attestation::router(attestation))
+        .merge(attestation::router(
+            attestation,
+            attestation::default_limits(),
+        ))
         .merge(confidential::router(api.clone()))
         .merge(ledger::router(
             ledger.clone(),

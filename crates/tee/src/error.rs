@@ -140,13 +140,6 @@ pub enum TeeError {
     /// Generating or encoding the identity key failed.
     #[error("identity key: {0}")]
     Identity(String),
-    /// Too many fresh-report requests (from this client, or from all clients
-    /// together); retry after the given time.
-    #[error("rate limited: retry after {retry_after_ms} ms")]
-    RateLimited {
-        /// Milliseconds until a token is available.
-        retry_after_ms: u64,
-    },
     /// An I/O error with the path it happened on.
     #[error("{path}: {source}")]
     Io {
@@ -159,15 +152,6 @@ pub enum TeeError {
 }
 
 impl TeeError {
-    /// For [`TeeError::RateLimited`]: the HTTP `Retry-After` value, whole
-    /// seconds rounded up, at least 1.
-    pub fn retry_after_secs(&self) -> Option<u64> {
-        match self {
-            TeeError::RateLimited { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
-            _ => None,
-        }
-    }
-
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TeeError::Io {
             path: path.into(),

@@ -36,7 +36,7 @@ mod time;
 pub mod verdict;
 pub mod verify;
 
-pub use attestation::{AttestationResponse, NodeAttestation, RateLimiter, attestation_response};
+pub use attestation::{AttestationResponse, NodeAttestation, attestation_response};
 pub use error::TeeError;
 pub use evidence::{Endorsements, EvidenceBundle, EvidencePlatform, VirtualClaims};
 pub use identity::{

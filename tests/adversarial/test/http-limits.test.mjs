@@ -62,7 +62,7 @@ describe('attestation', () => {
     if (run.result) {
       const kinds = {};
       for (const a of run.result.answers) {
-        const k = a.error ? `error ${a.error}` : `${a.status}${a.status === 429 ? ` retry-after ${a.retryAfter} ${a.json?.error}` : ''}`;
+        const k = a.error ? `error ${a.error}` : `${a.status}${a.status === 429 ? ` retry-after ${a.retryAfter} ${a.json?.error?.code}` : ''}`;
         kinds[k] = (kinds[k] ?? 0) + 1;
       }
       t.diagnostic(`attacker: ${JSON.stringify(kinds)} (order: ${run.result.answers.map((a) => a.status ?? 'x').join(',')}); other client: ${run.result.otherFirst.status} ${run.result.otherFirst.text?.slice(0, 60)}`);
@@ -75,8 +75,8 @@ describe('attestation', () => {
       for (const a of answers.filter((x) => x.status !== 200)) {
         assert.equal(a.status, 429, `refusal: HTTP ${a.status} ${a.text}`);
         assert.ok(/^\d+$/.test(a.retryAfter ?? '') && Number(a.retryAfter) >= 1, `429 Retry-After: ${JSON.stringify(a.retryAfter)}`);
-        assert.equal(a.json?.error, 'rate_limited', `429 body: ${a.text}`);
-        assert.equal(typeof a.json?.message, 'string', `429 body: ${a.text}`);
+        assert.equal(a.json?.error?.code, 'rate_limited', `429 body: ${a.text}`);
+        assert.equal(typeof a.json?.error?.message, 'string', `429 body: ${a.text}`);
       }
       // Refusals come only after the first few.
       const firstRefused = answers.findIndex((a) => a.status === 429);

@@ -37,7 +37,7 @@ describe('attestation of a dev node (virtual platform)', () => {
     assert.equal(body.nonce, nonce);
     const bad = await fetch(`${node.url}/node/attestation?nonce=not-hex`);
     assert.equal(bad.status, 400);
-    assert.equal((await bad.json()).error, 'invalid_nonce');
+    assert.equal((await bad.json()).error.code, 'invalid_nonce');
   });
 
   it('attest verify --url: trusted-but-insecure under the dev policy, rejected by default', () => {
