@@ -72,4 +72,10 @@ pub enum PixieError {
     /// The amount is zero.
     #[error("amount must be positive")]
     ZeroDeposit,
+    /// The slots underneath failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The stored state is not one the engine writes.
+    #[error("exchange state is corrupt: {0}")]
+    Corrupt(&'static str),
 }

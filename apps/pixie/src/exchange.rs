@@ -22,7 +22,7 @@
 //! cleared ([`crate::auction`]) and settled, and immediate-or-cancel orders that are left leave
 //! the book. An expired order's funds come back at the next close or when it is cancelled.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, B256, keccak256};
 use alloy_sol_types::Eip712Domain;
@@ -30,6 +30,7 @@ use alloy_sol_types::Eip712Domain;
 use crate::auction::{self, AuctionOrder, Side};
 use crate::error::PixieError;
 use crate::order::{self, Market, Order};
+use crate::store::{self, Key, Pack, Slots, Unpack};
 
 /// The limits that bound what one trader can make the engine hold or compute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,40 +158,34 @@ pub enum NonceCancel {
     Voided,
 }
 
-/// The exchange.
+/// The exchange: its rules over its account's storage slots ([`crate::store`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exchange {
+pub struct Exchange<S> {
     config: Config,
     domain: Eip712Domain,
-    markets: BTreeMap<u32, Market>,
-    balances: BTreeMap<(Address, Address), Balance>,
-    totals: BTreeMap<Address, u128>,
-    orders: BTreeMap<B256, OpenOrder>,
-    by_trader: BTreeMap<Address, BTreeSet<B256>>,
-    by_market: BTreeMap<u32, BTreeSet<B256>>,
-    used_nonces: BTreeSet<(Address, u64)>,
-    fills: BTreeMap<Address, VecDeque<Fill>>,
-    batch: u64,
-    opened_at: Option<u64>,
+    slots: S,
 }
 
-impl Exchange {
-    /// An exchange with no markets, balances or orders; batch 0 not yet open.
-    pub fn new(config: Config) -> Self {
+/// An open order as stored, with its places in the two lists.
+struct Stored {
+    open: OpenOrder,
+    market_pos: u32,
+    trader_pos: u32,
+}
+
+const BUY: u8 = 1;
+const IOC: u8 = 2;
+const OPEN: u8 = 4;
+
+impl<S: Slots> Exchange<S> {
+    /// The exchange whose state is in `slots` (empty slots: no markets, balances or orders,
+    /// batch 0 not yet open).
+    pub fn new(config: Config, slots: S) -> Self {
         let domain = order::domain(config.chain_id, config.exchange);
         Self {
             config,
             domain,
-            markets: BTreeMap::new(),
-            balances: BTreeMap::new(),
-            totals: BTreeMap::new(),
-            orders: BTreeMap::new(),
-            by_trader: BTreeMap::new(),
-            by_market: BTreeMap::new(),
-            used_nonces: BTreeSet::new(),
-            fills: BTreeMap::new(),
-            batch: 0,
-            opened_at: None,
+            slots,
         }
     }
 
@@ -204,13 +199,427 @@ impl Exchange {
         &self.domain
     }
 
+    /// The slots underneath.
+    pub fn slots(&self) -> &S {
+        &self.slots
+    }
+
+    /// Gives the slots back.
+    pub fn into_slots(self) -> S {
+        self.slots
+    }
+
+    // ------------------------------------------------------------------ reads
+
+    fn batch_state(&mut self) -> Result<(u64, Option<u64>), PixieError> {
+        let mut u = Unpack::new(self.slots.load(Key::new(store::BATCH).slot())?);
+        let (number, opened_at, open) = (u.u64(), u.u64(), u.u8());
+        Ok((number, (open != 0).then_some(opened_at)))
+    }
+
+    fn set_batch_state(&mut self, number: u64, opened_at: Option<u64>) -> Result<(), PixieError> {
+        let value = Pack::default()
+            .u64(number)
+            .u64(opened_at.unwrap_or(0))
+            .u8(u8::from(opened_at.is_some()))
+            .done();
+        self.slots.store(Key::new(store::BATCH).slot(), value)?;
+        Ok(())
+    }
+
+    /// The batch orders placed now go into.
+    pub fn current_batch(&mut self) -> Result<u64, PixieError> {
+        Ok(self.batch_state()?.0)
+    }
+
+    /// The timestamp of the block the current batch opened in, if it holds an order yet.
+    pub fn batch_opened_at(&mut self) -> Result<Option<u64>, PixieError> {
+        Ok(self.batch_state()?.1)
+    }
+
+    /// One market.
+    pub fn market(&mut self, id: u32) -> Result<Option<Market>, PixieError> {
+        let key = Key::new(store::MARKET).u32(id);
+        let mut head = Unpack::new(self.slots.load(key.at(0))?);
+        let (base, fee_bps, listed) = (head.address(), head.u16(), head.u8());
+        if listed == 0 {
+            return Ok(None);
+        }
+        let quote = Unpack::new(self.slots.load(key.at(1))?).address();
+        let mut sizes = Unpack::new(self.slots.load(key.at(2))?);
+        let (lot_size, tick_size) = (sizes.u128(), sizes.u128());
+        let fee_recipient = Unpack::new(self.slots.load(key.at(3))?).address();
+        Ok(Some(Market {
+            id,
+            base,
+            quote,
+            lot_size,
+            tick_size,
+            fee_bps,
+            fee_recipient,
+        }))
+    }
+
+    fn write_market(&mut self, market: &Market) -> Result<(), PixieError> {
+        let key = Key::new(store::MARKET).u32(market.id);
+        let head = Pack::default()
+            .address(market.base)
+            .u16(market.fee_bps)
+            .u8(1)
+            .done();
+        self.slots.store(key.at(0), head)?;
+        self.slots
+            .store(key.at(1), Pack::default().address(market.quote).done())?;
+        let sizes = Pack::default()
+            .u128(market.lot_size)
+            .u128(market.tick_size)
+            .done();
+        self.slots.store(key.at(2), sizes)?;
+        self.slots.store(
+            key.at(3),
+            Pack::default().address(market.fee_recipient).done(),
+        )?;
+        Ok(())
+    }
+
+    fn market_or_err(&mut self, id: u32) -> Result<Market, PixieError> {
+        self.market(id)?.ok_or(PixieError::UnknownMarket(id))
+    }
+
+    /// The listed markets, in listing order.
+    pub fn markets(&mut self) -> Result<Vec<Market>, PixieError> {
+        let count = self.load_u32(Key::new(store::MARKET_COUNT).slot())?;
+        let mut markets = Vec::new();
+        for i in 0..count {
+            let id = self.load_u32(Key::new(store::MARKET_AT).u32(i).slot())?;
+            markets.push(
+                self.market(id)?
+                    .ok_or(PixieError::Corrupt("a listed market has no record"))?,
+            );
+        }
+        Ok(markets)
+    }
+
+    /// A trader's balance of a token.
+    pub fn balance(&mut self, trader: Address, token: Address) -> Result<Balance, PixieError> {
+        let mut u = Unpack::new(self.slots.load(balance_key(trader, token))?);
+        Ok(Balance {
+            free: u.u128(),
+            locked: u.u128(),
+        })
+    }
+
+    fn store_balance(
+        &mut self,
+        trader: Address,
+        token: Address,
+        balance: Balance,
+    ) -> Result<(), PixieError> {
+        let value = Pack::default()
+            .u128(balance.free)
+            .u128(balance.locked)
+            .done();
+        self.slots.store(balance_key(trader, token), value)?;
+        Ok(())
+    }
+
+    /// Everything the exchange holds of a token (what its token balance must cover).
+    pub fn total(&mut self, token: Address) -> Result<u128, PixieError> {
+        let slot = self
+            .slots
+            .load(Key::new(store::TOTAL).address(token).slot())?;
+        Ok(Unpack::new(slot).u128())
+    }
+
+    fn set_total(&mut self, token: Address, total: u128) -> Result<(), PixieError> {
+        let slot = Key::new(store::TOTAL).address(token).slot();
+        self.slots.store(slot, Pack::default().u128(total).done())?;
+        Ok(())
+    }
+
+    /// Whether the trader has used `nonce`.
+    pub fn nonce_used(&mut self, trader: Address, nonce: u64) -> Result<bool, PixieError> {
+        let slot = Key::new(store::NONCE).address(trader).u64(nonce).slot();
+        Ok(!self.slots.load(slot)?.is_zero())
+    }
+
+    fn use_nonce(&mut self, trader: Address, nonce: u64) -> Result<(), PixieError> {
+        let slot = Key::new(store::NONCE).address(trader).u64(nonce).slot();
+        self.slots.store(slot, Pack::default().u8(1).done())?;
+        Ok(())
+    }
+
+    fn load_u32(&mut self, slot: B256) -> Result<u32, PixieError> {
+        Ok(Unpack::new(self.slots.load(slot)?).u32())
+    }
+
+    fn load_stored(&mut self, id: B256) -> Result<Option<Stored>, PixieError> {
+        let key = Key::new(store::ORDER).hash(id);
+        let mut head = Unpack::new(self.slots.load(key.at(0))?);
+        let (trader, market, flags) = (head.address(), head.u32(), head.u8());
+        if flags & OPEN == 0 {
+            return Ok(None);
+        }
+        let mut terms = Unpack::new(self.slots.load(key.at(1))?);
+        let (price, lots, expiry, client_id) = (terms.u64(), terms.u64(), terms.u64(), terms.u64());
+        let mut state = Unpack::new(self.slots.load(key.at(2))?);
+        let (nonce, remaining, batch, market_pos, trader_pos) = (
+            state.u64(),
+            state.u64(),
+            state.u64(),
+            state.u32(),
+            state.u32(),
+        );
+        let locked = Unpack::new(self.slots.load(key.at(3))?).u128();
+        Ok(Some(Stored {
+            open: OpenOrder {
+                id,
+                order: Order {
+                    trader,
+                    market,
+                    buy: flags & BUY != 0,
+                    price,
+                    lots,
+                    expiry,
+                    clientId: client_id,
+                    nonce,
+                    immediateOrCancel: flags & IOC != 0,
+                },
+                remaining,
+                locked,
+                batch,
+            },
+            market_pos,
+            trader_pos,
+        }))
+    }
+
+    fn write_stored(&mut self, stored: &Stored) -> Result<(), PixieError> {
+        let open = &stored.open;
+        let o = &open.order;
+        let key = Key::new(store::ORDER).hash(open.id);
+        let flags = OPEN | if o.buy { BUY } else { 0 } | if o.immediateOrCancel { IOC } else { 0 };
+        let head = Pack::default()
+            .address(o.trader)
+            .u32(o.market)
+            .u8(flags)
+            .done();
+        let terms = Pack::default()
+            .u64(o.price)
+            .u64(o.lots)
+            .u64(o.expiry)
+            .u64(o.clientId)
+            .done();
+        let state = Pack::default()
+            .u64(o.nonce)
+            .u64(open.remaining)
+            .u64(open.batch)
+            .u32(stored.market_pos)
+            .u32(stored.trader_pos)
+            .done();
+        self.slots.store(key.at(0), head)?;
+        self.slots.store(key.at(1), terms)?;
+        self.slots.store(key.at(2), state)?;
+        self.slots
+            .store(key.at(3), Pack::default().u128(open.locked).done())?;
+        Ok(())
+    }
+
+    fn delete_stored(&mut self, id: B256) -> Result<(), PixieError> {
+        let key = Key::new(store::ORDER).hash(id);
+        for k in 0..4 {
+            self.slots.store(key.at(k), B256::ZERO)?;
+        }
+        Ok(())
+    }
+
+    /// One open order.
+    pub fn order(&mut self, id: &B256) -> Result<Option<OpenOrder>, PixieError> {
+        Ok(self.load_stored(*id)?.map(|s| s.open))
+    }
+
+    fn list_ids(&mut self, list: List) -> Result<Vec<B256>, PixieError> {
+        let count = self.load_u32(list.count())?;
+        let mut ids = Vec::new();
+        for i in 0..count {
+            ids.push(self.slots.load(list.at(i))?);
+        }
+        Ok(ids)
+    }
+
+    fn open_in(&mut self, list: List) -> Result<Vec<OpenOrder>, PixieError> {
+        let mut orders = Vec::new();
+        for id in self.list_ids(list)? {
+            let stored = self
+                .load_stored(id)?
+                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
+            orders.push(stored.open);
+        }
+        orders.sort_by_key(|o| o.id);
+        Ok(orders)
+    }
+
+    /// A trader's open orders, by identifier.
+    pub fn open_orders(&mut self, trader: Address) -> Result<Vec<OpenOrder>, PixieError> {
+        self.open_in(List::Trader(trader))
+    }
+
+    /// A market's open orders, by identifier.
+    pub fn book(&mut self, market: u32) -> Result<Vec<OpenOrder>, PixieError> {
+        self.open_in(List::Market(market))
+    }
+
+    /// A trader's most recent fills (at most `fill_history`), oldest first.
+    pub fn fills(&mut self, trader: Address) -> Result<Vec<Fill>, PixieError> {
+        let cap = self.fill_capacity();
+        let (start, len) = self.fill_ring(trader)?;
+        let mut fills = Vec::new();
+        if cap == 0 {
+            return Ok(fills);
+        }
+        for k in 0..len.min(cap) {
+            let at =
+                u32::try_from((start + k) % cap).map_err(|_| PixieError::Corrupt("fill ring"))?;
+            let key = Key::new(store::FILL_AT).address(trader).u32(at);
+            let order = self.slots.load(key.at(0))?;
+            let mut terms = Unpack::new(self.slots.load(key.at(1))?);
+            let (batch, market, side, price, lots) = (
+                terms.u64(),
+                terms.u32(),
+                terms.u8(),
+                terms.u64(),
+                terms.u64(),
+            );
+            let mut amounts = Unpack::new(self.slots.load(key.at(2))?);
+            let (base, quote) = (amounts.u128(), amounts.u128());
+            let fee = Unpack::new(self.slots.load(key.at(3))?).u128();
+            fills.push(Fill {
+                batch,
+                market,
+                order,
+                trader,
+                side: if side == 0 { Side::Buy } else { Side::Sell },
+                price,
+                lots,
+                base,
+                quote,
+                fee,
+            });
+        }
+        Ok(fills)
+    }
+
+    fn fill_capacity(&self) -> u64 {
+        u64::try_from(self.config.limits.fill_history)
+            .unwrap_or(u64::MAX)
+            .min(u64::from(u32::MAX))
+    }
+
+    fn fill_ring(&mut self, trader: Address) -> Result<(u64, u64), PixieError> {
+        let mut u = Unpack::new(
+            self.slots
+                .load(Key::new(store::FILLS).address(trader).slot())?,
+        );
+        Ok((u.u64(), u.u64()))
+    }
+
+    fn record_fill(&mut self, fill: &Fill) -> Result<(), PixieError> {
+        let cap = self.fill_capacity();
+        if cap == 0 {
+            return Ok(());
+        }
+        let (mut start, mut len) = self.fill_ring(fill.trader)?;
+        start %= cap;
+        let at = if len < cap {
+            len += 1;
+            (start + len - 1) % cap
+        } else {
+            let at = start;
+            start = (start + 1) % cap;
+            at
+        };
+        let at = u32::try_from(at).map_err(|_| PixieError::Corrupt("fill ring"))?;
+        let key = Key::new(store::FILL_AT).address(fill.trader).u32(at);
+        let side = match fill.side {
+            Side::Buy => 0,
+            Side::Sell => 1,
+        };
+        self.slots.store(key.at(0), fill.order)?;
+        let terms = Pack::default()
+            .u64(fill.batch)
+            .u32(fill.market)
+            .u8(side)
+            .u64(fill.price)
+            .u64(fill.lots)
+            .done();
+        self.slots.store(key.at(1), terms)?;
+        self.slots.store(
+            key.at(2),
+            Pack::default().u128(fill.base).u128(fill.quote).done(),
+        )?;
+        self.slots
+            .store(key.at(3), Pack::default().u128(fill.fee).done())?;
+        let ring = Pack::default().u64(start).u64(len).done();
+        self.slots
+            .store(Key::new(store::FILLS).address(fill.trader).slot(), ring)?;
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ lists
+
+    fn list_push(&mut self, list: List, id: B256) -> Result<u32, PixieError> {
+        let count = self.load_u32(list.count())?;
+        self.slots.store(list.at(count), id)?;
+        let next = count
+            .checked_add(1)
+            .ok_or(PixieError::Corrupt("list length"))?;
+        self.slots
+            .store(list.count(), Pack::default().u32(next).done())?;
+        Ok(count)
+    }
+
+    /// Removes entry `pos`, moving the last entry into its place; returns the moved id.
+    fn list_remove(&mut self, list: List, pos: u32) -> Result<Option<B256>, PixieError> {
+        let count = self.load_u32(list.count())?;
+        let last = count
+            .checked_sub(1)
+            .ok_or(PixieError::Corrupt("remove from an empty list"))?;
+        if pos > last {
+            return Err(PixieError::Corrupt("list position"));
+        }
+        let moved = if pos == last {
+            None
+        } else {
+            let id = self.slots.load(list.at(last))?;
+            self.slots.store(list.at(pos), id)?;
+            Some(id)
+        };
+        self.slots.store(list.at(last), B256::ZERO)?;
+        self.slots
+            .store(list.count(), Pack::default().u32(last).done())?;
+        Ok(moved)
+    }
+
+    // ------------------------------------------------------------------ operations
+
     /// Lists a market.
     pub fn list_market(&mut self, market: Market) -> Result<(), PixieError> {
         market.validate()?;
-        if self.markets.contains_key(&market.id) {
+        if self.market(market.id)?.is_some() {
             return Err(PixieError::MarketExists(market.id));
         }
-        self.markets.insert(market.id, market);
+        let count_slot = Key::new(store::MARKET_COUNT).slot();
+        let count = self.load_u32(count_slot)?;
+        let next = count
+            .checked_add(1)
+            .ok_or(PixieError::Corrupt("market count"))?;
+        self.write_market(&market)?;
+        self.slots.store(
+            Key::new(store::MARKET_AT).u32(count).slot(),
+            Pack::default().u32(market.id).done(),
+        )?;
+        self.slots
+            .store(count_slot, Pack::default().u32(next).done())?;
         Ok(())
     }
 
@@ -221,76 +630,14 @@ impl Exchange {
         fee_bps: u16,
         fee_recipient: Address,
     ) -> Result<(), PixieError> {
-        let current = self
-            .markets
-            .get(&market)
-            .ok_or(PixieError::UnknownMarket(market))?;
+        let current = self.market_or_err(market)?;
         let updated = Market {
             fee_bps,
             fee_recipient,
-            ..current.clone()
+            ..current
         };
         updated.validate()?;
-        self.markets.insert(market, updated);
-        Ok(())
-    }
-
-    /// The listed markets, in market order.
-    pub fn markets(&self) -> impl Iterator<Item = &Market> {
-        self.markets.values()
-    }
-
-    /// One market.
-    pub fn market(&self, id: u32) -> Option<&Market> {
-        self.markets.get(&id)
-    }
-
-    /// A trader's balance of a token.
-    pub fn balance(&self, trader: Address, token: Address) -> Balance {
-        self.balances
-            .get(&(trader, token))
-            .copied()
-            .unwrap_or_default()
-    }
-
-    /// Everything the exchange holds of a token (what its token balance must cover).
-    pub fn total(&self, token: Address) -> u128 {
-        self.totals.get(&token).copied().unwrap_or(0)
-    }
-
-    /// A trader's open orders, by identifier.
-    pub fn open_orders(&self, trader: Address) -> Vec<&OpenOrder> {
-        self.by_trader
-            .get(&trader)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.orders.get(id))
-            .collect()
-    }
-
-    /// One open order.
-    pub fn order(&self, id: &B256) -> Option<&OpenOrder> {
-        self.orders.get(id)
-    }
-
-    /// A trader's most recent fills, oldest first.
-    pub fn fills(&self, trader: Address) -> impl Iterator<Item = &Fill> {
-        self.fills.get(&trader).into_iter().flatten()
-    }
-
-    /// Whether the trader has used `nonce`.
-    pub fn nonce_used(&self, trader: Address, nonce: u64) -> bool {
-        self.used_nonces.contains(&(trader, nonce))
-    }
-
-    /// The batch orders placed now go into.
-    pub fn current_batch(&self) -> u64 {
-        self.batch
-    }
-
-    /// The timestamp of the block the current batch opened in, if it holds an order yet.
-    pub fn batch_opened_at(&self) -> Option<u64> {
-        self.opened_at
+        self.write_market(&updated)
     }
 
     /// Credits a deposit of `amount` of `token` (the caller has moved the tokens in). Refused
@@ -305,15 +652,17 @@ impl Exchange {
             return Err(PixieError::ZeroDeposit);
         }
         let total = self
-            .total(token)
+            .total(token)?
             .checked_add(amount)
             .ok_or(PixieError::Overflow)?;
+        let mut balance = self.balance(trader, token)?;
         // Every balance is at most the total, so it cannot overflow either.
-        let mut balance = self.balance(trader, token);
-        balance.free += amount;
-        self.balances.insert((trader, token), balance);
-        self.totals.insert(token, total);
-        Ok(())
+        balance.free = balance
+            .free
+            .checked_add(amount)
+            .ok_or(PixieError::Overflow)?;
+        self.store_balance(trader, token, balance)?;
+        self.set_total(token, total)
     }
 
     /// Debits a withdrawal of `amount` of `token` from the free balance (the caller then moves
@@ -327,7 +676,7 @@ impl Exchange {
         if amount == 0 {
             return Err(PixieError::ZeroDeposit);
         }
-        let mut balance = self.balance(trader, token);
+        let mut balance = self.balance(trader, token)?;
         if balance.free < amount {
             return Err(PixieError::InsufficientBalance {
                 token,
@@ -335,11 +684,13 @@ impl Exchange {
                 needed: amount,
             });
         }
+        let total = self
+            .total(token)?
+            .checked_sub(amount)
+            .ok_or(PixieError::Corrupt("total below a balance"))?;
         balance.free -= amount;
-        self.store_balance(trader, token, balance);
-        let total = self.total(token) - amount;
-        self.totals.insert(token, total);
-        Ok(())
+        self.store_balance(trader, token, balance)?;
+        self.set_total(token, total)
     }
 
     /// Places a signed order at block time `now`; returns its identifier.
@@ -347,12 +698,10 @@ impl Exchange {
     /// Checked in this order: the market exists, the signature recovers to the order's trader,
     /// price and lots are positive and within the limit, the expiry is after `now`, the nonce is
     /// unused, the amounts fit, the trader and the market are below their order limits, and the
-    /// trader's free balance covers what the order locks.
+    /// trader's free balance covers what the order locks. Nothing is written before every check
+    /// has passed.
     pub fn place(&mut self, order: Order, signature: &[u8], now: u64) -> Result<B256, PixieError> {
-        let market = self
-            .markets
-            .get(&order.market)
-            .ok_or(PixieError::UnknownMarket(order.market))?;
+        let market = self.market_or_err(order.market)?;
         let id = order::order_id(&order, &self.domain);
         let recovered = order::recover_signer(id, signature)?;
         if recovered != order.trader {
@@ -364,10 +713,11 @@ impl Exchange {
         if order.price == 0 || order.lots == 0 {
             return Err(PixieError::ZeroAmount);
         }
-        if order.lots > self.config.limits.max_lots {
+        let limits = self.config.limits;
+        if order.lots > limits.max_lots {
             return Err(PixieError::TooLarge {
                 lots: order.lots,
-                max: self.config.limits.max_lots,
+                max: limits.max_lots,
             });
         }
         if order.expiry <= now {
@@ -376,7 +726,7 @@ impl Exchange {
                 now,
             });
         }
-        if self.nonce_used(order.trader, order.nonce) {
+        if self.nonce_used(order.trader, order.nonce)? {
             return Err(PixieError::NonceUsed(order.nonce));
         }
         let side = order.side();
@@ -385,20 +735,16 @@ impl Exchange {
             Side::Sell => market.base_amount(order.lots),
         }
         .ok_or(PixieError::Overflow)?;
-        let per_trader = self.by_trader.get(&order.trader).map_or(0, BTreeSet::len);
-        if per_trader >= self.config.limits.max_orders_per_trader {
-            return Err(PixieError::TooManyOrders(
-                self.config.limits.max_orders_per_trader,
-            ));
+        let per_trader = self.load_u32(List::Trader(order.trader).count())?;
+        if usize::try_from(per_trader).unwrap_or(usize::MAX) >= limits.max_orders_per_trader {
+            return Err(PixieError::TooManyOrders(limits.max_orders_per_trader));
         }
-        let per_market = self.by_market.get(&order.market).map_or(0, BTreeSet::len);
-        if per_market >= self.config.limits.max_orders_per_market {
-            return Err(PixieError::BookFull(
-                self.config.limits.max_orders_per_market,
-            ));
+        let per_market = self.load_u32(List::Market(order.market).count())?;
+        if usize::try_from(per_market).unwrap_or(usize::MAX) >= limits.max_orders_per_market {
+            return Err(PixieError::BookFull(limits.max_orders_per_market));
         }
         let token = market.locked_token(side);
-        let mut balance = self.balance(order.trader, token);
+        let mut balance = self.balance(order.trader, token)?;
         if balance.free < lock {
             return Err(PixieError::InsufficientBalance {
                 token,
@@ -406,34 +752,35 @@ impl Exchange {
                 needed: lock,
             });
         }
+        let (batch, opened_at) = self.batch_state()?;
 
         balance.free -= lock;
         balance.locked += lock;
-        self.balances.insert((order.trader, token), balance);
-        self.used_nonces.insert((order.trader, order.nonce));
-        self.by_trader.entry(order.trader).or_default().insert(id);
-        self.by_market.entry(order.market).or_default().insert(id);
-        self.orders.insert(
-            id,
-            OpenOrder {
+        self.store_balance(order.trader, token, balance)?;
+        self.use_nonce(order.trader, order.nonce)?;
+        let market_pos = self.list_push(List::Market(order.market), id)?;
+        let trader_pos = self.list_push(List::Trader(order.trader), id)?;
+        self.write_stored(&Stored {
+            open: OpenOrder {
                 id,
                 remaining: order.lots,
                 order,
                 locked: lock,
-                batch: self.batch,
+                batch,
             },
-        );
-        self.opened_at.get_or_insert(now);
+            market_pos,
+            trader_pos,
+        })?;
+        if opened_at.is_none() {
+            self.set_batch_state(batch, Some(now))?;
+        }
         Ok(id)
     }
 
     /// Cancels `trader`'s open order `id`; what it locked becomes free.
     pub fn cancel(&mut self, trader: Address, id: B256) -> Result<(), PixieError> {
-        match self.orders.get(&id) {
-            Some(open) if open.order.trader == trader => {
-                self.remove_order(id);
-                Ok(())
-            }
+        match self.load_stored(id)? {
+            Some(stored) if stored.open.order.trader == trader => self.remove_order(stored),
             _ => Err(PixieError::UnknownOrder(id)),
         }
     }
@@ -441,88 +788,87 @@ impl Exchange {
     /// Cancels `trader`'s open order with `nonce`, or, if none used it yet, uses the nonce so
     /// that an order signed with it can never be placed.
     pub fn cancel_nonce(&mut self, trader: Address, nonce: u64) -> Result<NonceCancel, PixieError> {
-        let open = self
-            .by_trader
-            .get(&trader)
-            .into_iter()
-            .flatten()
-            .find(|id| self.orders.get(*id).is_some_and(|o| o.order.nonce == nonce))
-            .copied();
-        if let Some(id) = open {
-            self.remove_order(id);
-            return Ok(NonceCancel::Cancelled(id));
+        for id in self.list_ids(List::Trader(trader))? {
+            let stored = self
+                .load_stored(id)?
+                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
+            if stored.open.order.nonce == nonce {
+                self.remove_order(stored)?;
+                return Ok(NonceCancel::Cancelled(id));
+            }
         }
-        if !self.used_nonces.insert((trader, nonce)) {
+        if self.nonce_used(trader, nonce)? {
             return Err(PixieError::NonceUsed(nonce));
         }
+        self.use_nonce(trader, nonce)?;
         Ok(NonceCancel::Voided)
     }
 
     /// Called at the end of every block: closes the open batch when the block's `timestamp` is
     /// at least `batch_interval` after the block it opened in.
-    pub fn end_of_block(&mut self, timestamp: u64) -> Option<BatchOutcome> {
-        let opened = self.opened_at?;
+    ///
+    /// On an error (of the slots underneath) the caller must discard everything written since
+    /// the block's end began, as an EVM frame that fails does.
+    pub fn end_of_block(&mut self, timestamp: u64) -> Result<Option<BatchOutcome>, PixieError> {
+        let (batch, opened_at) = self.batch_state()?;
+        let Some(opened) = opened_at else {
+            return Ok(None);
+        };
         if timestamp < opened.saturating_add(self.config.batch_interval) {
-            return None;
+            return Ok(None);
         }
-        Some(self.close_batch(timestamp))
+        self.close_batch(batch, timestamp).map(Some)
     }
 
-    fn close_batch(&mut self, timestamp: u64) -> BatchOutcome {
-        let batch = self.batch;
-        let expired: Vec<B256> = self
-            .orders
-            .values()
-            .filter(|o| o.order.expiry < timestamp)
-            .map(|o| o.id)
-            .collect();
-        for &id in &expired {
-            self.remove_order(id);
-        }
-
-        let markets: Vec<u32> = self
-            .by_market
-            .iter()
-            .filter(|(_, ids)| !ids.is_empty())
-            .map(|(&market, _)| market)
-            .collect();
+    fn close_batch(&mut self, batch: u64, timestamp: u64) -> Result<BatchOutcome, PixieError> {
+        let mut expired = Vec::new();
         let mut cleared = Vec::new();
-        for market in markets {
-            if let Some(clearing) = self.clear_market(batch, market) {
+        let mut immediate = Vec::new();
+        for market in self.markets()? {
+            let mut book = Vec::new();
+            for open in self.book(market.id)? {
+                if open.order.expiry < timestamp {
+                    expired.push(open.id);
+                    self.remove_id(open.id)?;
+                } else {
+                    if open.order.immediateOrCancel {
+                        immediate.push(open.id);
+                    }
+                    book.push(open);
+                }
+            }
+            if let Some(clearing) = self.clear_market(batch, &market, &book)? {
                 cleared.push(clearing);
             }
         }
-
-        let cancelled: Vec<B256> = self
-            .orders
-            .values()
-            .filter(|o| o.order.immediateOrCancel)
-            .map(|o| o.id)
-            .collect();
-        for &id in &cancelled {
-            self.remove_order(id);
+        let mut cancelled = Vec::new();
+        for id in immediate {
+            if self.remove_id(id)? {
+                cancelled.push(id);
+            }
         }
-
-        self.batch += 1;
-        self.opened_at = None;
-        BatchOutcome {
+        expired.sort_unstable();
+        cancelled.sort_unstable();
+        self.set_batch_state(batch + 1, None)?;
+        Ok(BatchOutcome {
             batch,
             closed_at: timestamp,
             cleared,
             expired,
             cancelled,
-        }
+        })
     }
 
-    /// Clears and settles one market; `None` (and nothing changed) when its book does not
-    /// cross or the settlement would not fit the engine's amounts.
-    fn clear_market(&mut self, batch: u64, market_id: u32) -> Option<MarketClearing> {
-        let market = self.markets.get(&market_id)?.clone();
-        let book: Vec<AuctionOrder> = self
-            .by_market
-            .get(&market_id)?
+    /// Clears and settles one market whose open orders are `book` (by identifier); `None` (and
+    /// nothing written) when the book does not cross.
+    fn clear_market(
+        &mut self,
+        batch: u64,
+        market: &Market,
+        book: &[OpenOrder],
+    ) -> Result<Option<MarketClearing>, PixieError> {
+        let auction: Vec<AuctionOrder> = book
             .iter()
-            .filter_map(|id| self.orders.get(id))
             .map(|o| AuctionOrder {
                 id: o.id,
                 side: o.order.side(),
@@ -532,73 +878,85 @@ impl Exchange {
             .collect();
         let mut seed = [0u8; 12];
         seed[..8].copy_from_slice(&batch.to_be_bytes());
-        seed[8..].copy_from_slice(&market_id.to_be_bytes());
-        let clearing = auction::clear(&book, keccak256(seed))?;
-        let settlement = self.settlement(&market, batch, &clearing)?;
-        let base_volume = clearing.volume.checked_mul(market.lot_size)?;
+        seed[8..].copy_from_slice(&market.id.to_be_bytes());
+        let Some(clearing) = auction::clear(&auction, keccak256(seed)) else {
+            return Ok(None);
+        };
+        let settlement = self.settlement(market, batch, book, &clearing)?;
+        let base_volume = clearing
+            .volume
+            .checked_mul(market.lot_size)
+            .ok_or(PixieError::Overflow)?;
 
-        for (key, delta) in &settlement.deltas {
-            let mut balance = self.balances.get(key).copied().unwrap_or_default();
+        for (&(trader, token), delta) in &settlement.deltas {
+            let mut balance = self.balance(trader, token)?;
             balance.locked -= delta.unlock;
             balance.free += delta.credit;
-            let (trader, token) = *key;
-            self.store_balance(trader, token, balance);
+            self.store_balance(trader, token, balance)?;
         }
         for &(id, lots, take) in &settlement.orders {
-            let Some(open) = self.orders.get_mut(&id) else {
-                continue;
+            let Some(mut stored) = self.load_stored(id)? else {
+                return Err(PixieError::Corrupt("a filled order is not open"));
             };
-            open.remaining -= lots;
-            open.locked -= take;
-            if open.remaining == 0 {
+            stored.open.remaining -= lots;
+            stored.open.locked -= take;
+            if stored.open.remaining == 0 {
                 // What is left of a completed buy's lock is its price improvement.
-                self.remove_order(id);
+                self.remove_order(stored)?;
+            } else {
+                self.write_stored(&stored)?;
             }
         }
         for fill in &settlement.fills {
-            let history = self.fills.entry(fill.trader).or_default();
-            history.push_back(fill.clone());
-            while history.len() > self.config.limits.fill_history {
-                history.pop_front();
-            }
+            self.record_fill(fill)?;
         }
-        Some(MarketClearing {
-            market: market_id,
+        Ok(Some(MarketClearing {
+            market: market.id,
             price: clearing.price,
             lots: clearing.volume,
             base_volume,
             fills: settlement.fills,
-        })
+        }))
     }
 
-    /// Computes every balance change of a clearing and checks that it applies; nothing is
-    /// changed here.
+    /// Computes every balance change of a clearing and checks that it applies; writes nothing.
     fn settlement(
-        &self,
+        &mut self,
         market: &Market,
         batch: u64,
+        book: &[OpenOrder],
         clearing: &auction::Clearing,
-    ) -> Option<Settlement> {
+    ) -> Result<Settlement, PixieError> {
+        let overflow = PixieError::Overflow;
         let mut deltas: BTreeMap<(Address, Address), Delta> = BTreeMap::new();
         let mut orders = Vec::with_capacity(clearing.fills.len());
         let mut fills = Vec::with_capacity(clearing.fills.len());
         let mut fees = 0u128;
         for &(id, lots) in &clearing.fills {
-            let open = self.orders.get(&id)?;
+            let open = book
+                .iter()
+                .find(|o| o.id == id)
+                .ok_or(PixieError::Corrupt("a fill names no order of the book"))?;
             let trader = open.order.trader;
             let side = open.order.side();
-            let notional = market.notional(lots, clearing.price)?;
-            let fee = market.fee(notional)?;
-            let base = market.base_amount(lots)?;
+            let notional = market
+                .notional(lots, clearing.price)
+                .ok_or(overflow.clone())?;
+            let fee = market.fee(notional).ok_or(overflow.clone())?;
+            let base = market.base_amount(lots).ok_or(overflow.clone())?;
             let take = match side {
                 Side::Buy => {
                     let take = if lots == open.remaining {
                         open.locked
                     } else {
-                        market.buy_lock(lots, open.order.price)?
+                        market
+                            .buy_lock(lots, open.order.price)
+                            .ok_or(overflow.clone())?
                     };
-                    let cost = notional.checked_add(fee)?;
-                    let refund = take.checked_sub(cost)?;
+                    let cost = notional.checked_add(fee).ok_or(overflow.clone())?;
+                    let refund = take
+                        .checked_sub(cost)
+                        .ok_or(PixieError::Corrupt("a buy locks less than it pays"))?;
                     deltas
                         .entry((trader, market.quote))
                         .or_default()
@@ -610,6 +968,9 @@ impl Exchange {
                     take
                 }
                 Side::Sell => {
+                    let proceeds = notional
+                        .checked_sub(fee)
+                        .ok_or(PixieError::Corrupt("a fee above its notional"))?;
                     deltas
                         .entry((trader, market.base))
                         .or_default()
@@ -617,14 +978,14 @@ impl Exchange {
                     deltas
                         .entry((trader, market.quote))
                         .or_default()
-                        .add(0, notional.checked_sub(fee)?)?;
+                        .add(0, proceeds)?;
                     base
                 }
             };
-            if take > open.locked {
-                return None;
+            if take > open.locked || lots > open.remaining {
+                return Err(PixieError::Corrupt("a fill above its order"));
             }
-            fees = fees.checked_add(fee)?;
+            fees = fees.checked_add(fee).ok_or(overflow.clone())?;
             orders.push((id, lots, take));
             fills.push(Fill {
                 batch,
@@ -646,106 +1007,159 @@ impl Exchange {
                 .add(0, fees)?;
         }
         // Every change must apply: no lock released that is not held, no free balance past u128.
-        for (key, delta) in &deltas {
-            let balance = self.balances.get(key).copied().unwrap_or_default();
-            if balance.locked < delta.unlock || balance.free.checked_add(delta.credit).is_none() {
-                return None;
+        for (&(trader, token), delta) in &deltas {
+            let balance = self.balance(trader, token)?;
+            if balance.locked < delta.unlock {
+                return Err(PixieError::Corrupt("a lock released that is not held"));
             }
+            balance
+                .free
+                .checked_add(delta.credit)
+                .ok_or(overflow.clone())?;
         }
-        Some(Settlement {
+        Ok(Settlement {
             deltas,
             orders,
             fills,
         })
     }
 
-    /// Removes an order from the book and frees what it still locks.
-    fn remove_order(&mut self, id: B256) {
-        let Some(open) = self.orders.remove(&id) else {
-            return;
-        };
+    /// Removes the open order `id` if there is one; whether there was.
+    fn remove_id(&mut self, id: B256) -> Result<bool, PixieError> {
+        match self.load_stored(id)? {
+            Some(stored) => self.remove_order(stored).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    /// Removes an order from the book and its lists, and frees what it still locks.
+    fn remove_order(&mut self, stored: Stored) -> Result<(), PixieError> {
+        let open = &stored.open;
         let trader = open.order.trader;
-        if let Some(ids) = self.by_trader.get_mut(&trader) {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.by_trader.remove(&trader);
-            }
+        if let Some(moved) = self.list_remove(List::Market(open.order.market), stored.market_pos)? {
+            let mut other = self
+                .load_stored(moved)?
+                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
+            other.market_pos = stored.market_pos;
+            self.write_stored(&other)?;
         }
-        if let Some(ids) = self.by_market.get_mut(&open.order.market) {
-            ids.remove(&id);
-            if ids.is_empty() {
-                self.by_market.remove(&open.order.market);
-            }
+        if let Some(moved) = self.list_remove(List::Trader(trader), stored.trader_pos)? {
+            let mut other = self
+                .load_stored(moved)?
+                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
+            other.trader_pos = stored.trader_pos;
+            self.write_stored(&other)?;
         }
-        if open.locked > 0
-            && let Some(market) = self.markets.get(&open.order.market)
-        {
+        self.delete_stored(open.id)?;
+        if open.locked > 0 {
+            let market = self.market_or_err(open.order.market)?;
             let token = market.locked_token(open.order.side());
-            let mut balance = self.balance(trader, token);
-            // The lock is part of `balance.locked` (the books are kept together).
-            balance.locked = balance.locked.saturating_sub(open.locked);
-            balance.free = balance.free.saturating_add(open.locked);
-            self.store_balance(trader, token, balance);
+            let mut balance = self.balance(trader, token)?;
+            balance.locked = balance
+                .locked
+                .checked_sub(open.locked)
+                .ok_or(PixieError::Corrupt("an order locks more than its trader"))?;
+            balance.free = balance
+                .free
+                .checked_add(open.locked)
+                .ok_or(PixieError::Overflow)?;
+            self.store_balance(trader, token, balance)?;
         }
+        Ok(())
     }
 
-    fn store_balance(&mut self, trader: Address, token: Address, balance: Balance) {
-        if balance == Balance::default() {
-            self.balances.remove(&(trader, token));
-        } else {
-            self.balances.insert((trader, token), balance);
-        }
-    }
-
-    /// Checks the exchange's books against each other: every locked balance is the sum of what
-    /// the trader's open orders lock in that token, every token's total is the sum of its
-    /// balances, and the indexes name exactly the open orders. The engine keeps these true;
-    /// this is what a test or an operator's audit runs.
-    pub fn verify_books(&self) -> Result<(), BooksMismatch> {
+    /// Checks the exchange's books against each other for the given parties (every trader and
+    /// fee recipient there is): each locked balance is what the party's open orders lock in
+    /// that token, each token's total is the sum of the parties' balances, and the market and
+    /// trader lists name exactly the open orders, each at its recorded position. The engine
+    /// keeps these true; this is what a test or an operator's audit runs.
+    pub fn verify_books(&mut self, parties: &[Address]) -> Result<(), BooksMismatch> {
+        let markets = self.markets()?;
         let mut locked: BTreeMap<(Address, Address), u128> = BTreeMap::new();
-        for open in self.orders.values() {
-            let market = self
-                .markets
-                .get(&open.order.market)
-                .ok_or(BooksMismatch::OrderIndex(open.id))?;
-            let token = market.locked_token(open.order.side());
-            *locked.entry((open.order.trader, token)).or_default() += open.locked;
-            let indexed = self
-                .by_trader
-                .get(&open.order.trader)
-                .is_some_and(|ids| ids.contains(&open.id))
-                && self
-                    .by_market
-                    .get(&open.order.market)
-                    .is_some_and(|ids| ids.contains(&open.id));
-            if !indexed || open.remaining == 0 {
-                return Err(BooksMismatch::OrderIndex(open.id));
+        let mut by_market = 0usize;
+        for market in &markets {
+            let ids = self.list_ids(List::Market(market.id))?;
+            for (pos, id) in ids.iter().enumerate() {
+                let stored = self
+                    .load_stored(*id)?
+                    .ok_or(BooksMismatch::OrderIndex(*id))?;
+                let o = &stored.open;
+                if o.order.market != market.id
+                    || usize::try_from(stored.market_pos).ok() != Some(pos)
+                    || o.remaining == 0
+                {
+                    return Err(BooksMismatch::OrderIndex(*id));
+                }
+                let trader_list = self.list_ids(List::Trader(o.order.trader))?;
+                let at = usize::try_from(stored.trader_pos).unwrap_or(usize::MAX);
+                if trader_list.get(at) != Some(id) {
+                    return Err(BooksMismatch::OrderIndex(*id));
+                }
+                let token = market.locked_token(o.order.side());
+                *locked.entry((o.order.trader, token)).or_default() += o.locked;
             }
+            by_market += ids.len();
         }
-        let indexed: usize = self.by_trader.values().map(BTreeSet::len).sum();
-        let by_market: usize = self.by_market.values().map(BTreeSet::len).sum();
-        if indexed != self.orders.len() || by_market != self.orders.len() {
-            return Err(BooksMismatch::IndexSize);
-        }
+        let mut by_trader = 0usize;
+        let mut tokens: Vec<Address> = markets.iter().flat_map(|m| [m.base, m.quote]).collect();
+        tokens.sort_unstable();
+        tokens.dedup();
         let mut totals: BTreeMap<Address, u128> = BTreeMap::new();
-        for (&(trader, token), balance) in &self.balances {
-            if balance.locked != locked.remove(&(trader, token)).unwrap_or(0) {
-                return Err(BooksMismatch::Locked { trader, token });
+        for &party in parties {
+            by_trader += self.list_ids(List::Trader(party))?.len();
+            for &token in &tokens {
+                let balance = self.balance(party, token)?;
+                if balance.locked != locked.remove(&(party, token)).unwrap_or(0) {
+                    return Err(BooksMismatch::Locked {
+                        trader: party,
+                        token,
+                    });
+                }
+                *totals.entry(token).or_default() += balance.free + balance.locked;
             }
-            *totals.entry(token).or_default() += balance.free + balance.locked;
         }
         if let Some((&(trader, token), _)) = locked.iter().find(|(_, amount)| **amount > 0) {
             return Err(BooksMismatch::Locked { trader, token });
         }
-        for (&token, &total) in &self.totals {
-            if totals.remove(&token).unwrap_or(0) != total {
+        if by_trader != by_market {
+            return Err(BooksMismatch::IndexSize);
+        }
+        for token in tokens {
+            if self.total(token)? != totals.get(&token).copied().unwrap_or(0) {
                 return Err(BooksMismatch::Total(token));
             }
         }
-        if let Some((&token, _)) = totals.iter().find(|(_, amount)| **amount > 0) {
-            return Err(BooksMismatch::Total(token));
-        }
         Ok(())
+    }
+}
+
+fn balance_key(trader: Address, token: Address) -> B256 {
+    Key::new(store::BALANCE)
+        .address(trader)
+        .address(token)
+        .slot()
+}
+
+/// The two kinds of order list.
+#[derive(Debug, Clone, Copy)]
+enum List {
+    Market(u32),
+    Trader(Address),
+}
+
+impl List {
+    fn count(self) -> B256 {
+        match self {
+            Self::Market(m) => Key::new(store::MARKET_ORDERS).u32(m).slot(),
+            Self::Trader(t) => Key::new(store::TRADER_ORDERS).address(t).slot(),
+        }
+    }
+
+    fn at(self, i: u32) -> B256 {
+        match self {
+            Self::Market(m) => Key::new(store::MARKET_ORDER_AT).u32(m).u32(i).slot(),
+            Self::Trader(t) => Key::new(store::TRADER_ORDER_AT).address(t).u32(i).slot(),
+        }
     }
 }
 
@@ -769,6 +1183,9 @@ pub enum BooksMismatch {
     /// An index names orders that are not open.
     #[error("the order indexes name orders that are not open")]
     IndexSize,
+    /// Reading the books failed.
+    #[error(transparent)]
+    Read(#[from] PixieError),
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -778,10 +1195,16 @@ struct Delta {
 }
 
 impl Delta {
-    fn add(&mut self, unlock: u128, credit: u128) -> Option<()> {
-        self.unlock = self.unlock.checked_add(unlock)?;
-        self.credit = self.credit.checked_add(credit)?;
-        Some(())
+    fn add(&mut self, unlock: u128, credit: u128) -> Result<(), PixieError> {
+        self.unlock = self
+            .unlock
+            .checked_add(unlock)
+            .ok_or(PixieError::Overflow)?;
+        self.credit = self
+            .credit
+            .checked_add(credit)
+            .ok_or(PixieError::Overflow)?;
+        Ok(())
     }
 }
 

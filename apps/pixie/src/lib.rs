@@ -5,8 +5,8 @@
 //! limit orders ([`Order`]) and their verification, the traders' private balances, the books,
 //! and the close of a sealed batch, where every market is cleared as a uniform-price call
 //! auction ([`auction`]) and settled atomically. It does no I/O: the node hands it operations
-//! in ledger order with the block's timestamp, and keeps its state in the exchange account's
-//! confidential storage. Given the same operations it reaches the same state on every replica.
+//! in ledger order with the block's timestamp, and the state lives in the exchange account's
+//! confidential storage slots ([`store`]). Given the same operations it reaches the same state on every replica.
 //!
 //! ```text
 //! deposit / withdraw ─┐
@@ -18,6 +18,7 @@ pub mod auction;
 mod error;
 pub mod exchange;
 pub mod order;
+pub mod store;
 
 pub use auction::Side;
 pub use error::PixieError;
@@ -26,3 +27,4 @@ pub use exchange::{
     NonceCancel, OpenOrder,
 };
 pub use order::{Market, Order};
+pub use store::{MemorySlots, Slots, StoreError};

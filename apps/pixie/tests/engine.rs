@@ -61,7 +61,7 @@ fn a_crossing_pair_trades_at_one_price_and_the_buyer_gets_its_improvement_back()
     assert_eq!(ex.balance(b.address(), BASE), bal(0, 0));
     assert!(ex.open_orders(a.address()).is_empty());
     assert!(ex.open_orders(b.address()).is_empty());
-    assert_eq!(ex.fills(a.address()).count(), 1);
+    assert_eq!(ex.fills(a.address()).len(), 1);
     assert_eq!(ex.current_batch(), 1);
     assert_eq!(ex.batch_opened_at(), None);
     ex.verify_books().unwrap();
@@ -212,8 +212,9 @@ fn arrival_order_inside_a_batch_decides_nothing() {
     let (first, ex_first) = run(true);
     let (second, ex_second) = run(false);
     assert_eq!(first, second);
-    // The whole state is the same, whatever the arrival order.
-    assert_eq!(ex_first, ex_second);
+    // Everything observable is the same, whatever the arrival order (only the order of the
+    // engine's internal lists differs).
+    assert_eq!(ex_first.observable(), ex_second.observable());
 }
 
 #[test]
@@ -440,10 +441,13 @@ fn orders_are_bound_to_the_chain_and_the_exchange() {
     let a = trader(1);
     let mut ex = exchange(0);
     fund(&mut ex, &a, 0, 10_000);
-    let mut other = txnchain_pixie::Exchange::new(txnchain_pixie::Config {
-        chain_id: CHAIN_ID + 1,
-        ..ex.config().clone()
-    });
+    let mut other = txnchain_pixie::Exchange::new(
+        txnchain_pixie::Config {
+            chain_id: CHAIN_ID + 1,
+            ..ex.config().clone()
+        },
+        txnchain_pixie::MemorySlots::default(),
+    );
     other.list_market(ex.market(1).unwrap().clone()).unwrap();
     let o = order(&a, true, 100, 1, 1);
     let signed_elsewhere = sign(&other, &a, &o);

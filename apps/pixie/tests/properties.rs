@@ -11,7 +11,7 @@ use alloy_primitives::{Address, B256};
 use alloy_signer_local::PrivateKeySigner;
 use common::*;
 use proptest::prelude::*;
-use txnchain_pixie::{Exchange, OpenOrder, Order, Side};
+use txnchain_pixie::{OpenOrder, Order, Side};
 
 const TRADERS: usize = 4;
 const BASE_FUNDS: u128 = 500 * LOT;
@@ -56,7 +56,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// The largest volume any price trades in `book`, by brute force over every tick in range.
-fn best_volume(book: &[&OpenOrder]) -> u128 {
+fn best_volume(book: &[OpenOrder]) -> u128 {
     let Some(lo) = book.iter().map(|o| o.order.price).min() else {
         return 0;
     };
@@ -79,13 +79,13 @@ fn best_volume(book: &[&OpenOrder]) -> u128 {
         .unwrap_or(0)
 }
 
-fn holdings(ex: &Exchange, who: Address, token: Address) -> i128 {
+fn holdings(ex: &Ex, who: Address, token: Address) -> i128 {
     let b = ex.balance(who, token);
     i128::try_from(b.free + b.locked).unwrap()
 }
 
 struct Run {
-    ex: Exchange,
+    ex: Ex,
     traders: Vec<PrivateKeySigner>,
     now: u64,
     nonce: u64,
@@ -182,7 +182,7 @@ impl Run {
 
     fn check_close(
         &self,
-        before: &Exchange,
+        before: &Ex,
         outcome: &txnchain_pixie::BatchOutcome,
     ) -> Result<(), TestCaseError> {
         // Value is conserved: the exchange holds what it held.
@@ -190,7 +190,7 @@ impl Run {
             prop_assert_eq!(self.ex.total(token), before.total(token));
         }
         let parties = self.every_party();
-        let book: Vec<&OpenOrder> = parties
+        let book: Vec<OpenOrder> = parties
             .iter()
             .flat_map(|&p| before.open_orders(p))
             .filter(|o| o.order.expiry >= outcome.closed_at)
@@ -245,7 +245,7 @@ impl Run {
             more => prop_assert!(false, "one market, {} clearings", more.len()),
         }
         // Nothing expired or immediate-or-cancel is left, and the book no longer crosses.
-        let after: Vec<&OpenOrder> = parties
+        let after: Vec<OpenOrder> = parties
             .iter()
             .flat_map(|&p| self.ex.open_orders(p))
             .collect();
