@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles every contracts/src/*.sol and examples/*/*.sol with the pinned solc-js (offline, no compiler
 // download) through the standard JSON interface and writes one artifact per concrete
-// contract to contracts/artifacts/<ContractName>.json:
+// contract (and per interface named in ABI_ONLY) to contracts/artifacts/<ContractName>.json:
 //
 //   { contractName, sourceName, abi, bytecode, deployedBytecode,
 //     compiler: { version, settings }, storageLayout }
@@ -22,6 +22,9 @@ const require = createRequire(import.meta.url);
 const solc = require('solc');
 
 export const ROOT = dirname(fileURLToPath(import.meta.url));
+
+/** Interfaces whose ABI is an artifact: native system contracts with no EVM code. */
+export const ABI_ONLY = new Set(['IPixieDex']);
 export const SRC_DIR = join(ROOT, 'src');
 export const ARTIFACTS_DIR = join(ROOT, 'artifacts');
 /** The worked examples (../examples/<name>/*.sol), compiled with the same settings. */
@@ -147,7 +150,9 @@ export function buildArtifacts() {
     for (const contractName of Object.keys(contracts).sort()) {
       const c = contracts[contractName];
       const bytecode = c.evm?.bytecode?.object ?? '';
-      if (!bytecode) continue; // interfaces and abstract contracts
+      // Interfaces and abstract contracts have no bytecode; the ones in ABI_ONLY (the ABIs of
+      // native system contracts) still get an artifact, with empty bytecode, for their ABI.
+      if (!bytecode && !ABI_ONLY.has(contractName)) continue;
       const fileName = `${contractName}.json`;
       if (artifacts.has(fileName)) throw new Error(`duplicate contract name ${contractName}`);
       const artifact = {
@@ -155,7 +160,7 @@ export function buildArtifacts() {
         sourceName,
         abi: c.abi,
         bytecode: '0x' + bytecode,
-        deployedBytecode: '0x' + c.evm.deployedBytecode.object,
+        deployedBytecode: '0x' + (c.evm?.deployedBytecode?.object ?? ''),
         compiler: { version, settings: { ...SETTINGS } },
         storageLayout: simplifyStorageLayout(c.storageLayout),
       };

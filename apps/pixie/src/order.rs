@@ -21,23 +21,7 @@ use crate::error::PixieError;
 /// The largest fee a market may charge each side, in basis points (10 %).
 pub const MAX_FEE_BPS: u16 = 1_000;
 
-alloy_sol_types::sol! {
-    /// The EIP-712 struct a trader signs. `price` is in ticks, `lots` in lots; the order may
-    /// trade in batches that close at a timestamp `≤ expiry` (`type(uint64).max`: until
-    /// cancelled); `immediateOrCancel` orders take part in one batch and never rest.
-    #[derive(Debug, PartialEq, Eq)]
-    struct Order {
-        address trader;
-        uint32 market;
-        bool buy;
-        uint64 price;
-        uint64 lots;
-        uint64 expiry;
-        uint64 clientId;
-        uint64 nonce;
-        bool immediateOrCancel;
-    }
-}
+pub use crate::abi::Order;
 
 impl Order {
     /// Buy or sell.
