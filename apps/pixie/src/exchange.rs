@@ -804,19 +804,24 @@ impl<S: Slots> Exchange<S> {
         Ok(NonceCancel::Voided)
     }
 
+    /// Whether the open batch closes at the end of a block at `timestamp` (what
+    /// [`Exchange::end_of_block`] would do, read only).
+    pub fn batch_due(&mut self, timestamp: u64) -> Result<bool, PixieError> {
+        let (_, opened_at) = self.batch_state()?;
+        Ok(opened_at
+            .is_some_and(|opened| timestamp >= opened.saturating_add(self.config.batch_interval)))
+    }
+
     /// Called at the end of every block: closes the open batch when the block's `timestamp` is
     /// at least `batch_interval` after the block it opened in.
     ///
     /// On an error (of the slots underneath) the caller must discard everything written since
     /// the block's end began, as an EVM frame that fails does.
     pub fn end_of_block(&mut self, timestamp: u64) -> Result<Option<BatchOutcome>, PixieError> {
-        let (batch, opened_at) = self.batch_state()?;
-        let Some(opened) = opened_at else {
-            return Ok(None);
-        };
-        if timestamp < opened.saturating_add(self.config.batch_interval) {
+        if !self.batch_due(timestamp)? {
             return Ok(None);
         }
+        let (batch, _) = self.batch_state()?;
         self.close_batch(batch, timestamp).map(Some)
     }
 

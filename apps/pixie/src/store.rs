@@ -68,6 +68,11 @@ impl MemorySlots {
         self.0.is_empty()
     }
 
+    /// Every slot that holds something, in slot order (e.g. to write a genesis account).
+    pub fn iter(&self) -> impl Iterator<Item = (&B256, &B256)> {
+        self.0.iter()
+    }
+
     /// A slot's value, without a mutable borrow.
     pub fn get(&self, slot: B256) -> B256 {
         self.0.get(&slot).copied().unwrap_or_default()

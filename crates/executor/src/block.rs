@@ -261,6 +261,30 @@ pub fn execute_block<S: StateSource>(
         log_index += n_logs;
         out.transactions.push(tx);
     }
+    // Pixie DEX: the batch close, as a system call after the last transaction.
+    if crate::pixie::batch_due(
+        &mut evm.ctx.journaled_state.database,
+        chain.chain_id,
+        ctx.timestamp,
+    )? {
+        use revm::{DatabaseCommit, InspectSystemCallEvm};
+        evm.inspector
+            .reset(crate::confidential::TopFrame::AsSent, false);
+        let done = evm
+            .inspect_system_call_with_caller(
+                revm::handler::SYSTEM_ADDRESS,
+                crate::pixie::PIXIE,
+                crate::pixie::end_of_block_calldata(),
+            )
+            .map_err(|e| ExecError::Evm(format!("Pixie DEX batch close: {e}")))?;
+        if !done.result.is_success() {
+            return Err(ExecError::Evm("Pixie DEX batch close failed".into()));
+        }
+        let mut state = done.state;
+        // The system caller is no account of the chain (as for EIP-4788's call).
+        state.remove(&revm::handler::SYSTEM_ADDRESS);
+        evm.ctx.journaled_state.database.commit(state);
+    }
     let mut overlay = evm.ctx.journaled_state.database;
     // All fees go to the beneficiary: revm pays it the priority fee; the base fee, which
     // Ethereum burns, is credited here.

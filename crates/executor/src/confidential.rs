@@ -62,6 +62,7 @@ pub enum TopFrame {
 pub struct ConfidentialInspector {
     top: TopFrame,
     enveloped: bool,
+    pixie: crate::pixie::Native,
 }
 
 impl ConfidentialInspector {
@@ -69,6 +70,7 @@ impl ConfidentialInspector {
     pub fn reset(&mut self, top: TopFrame, enveloped: bool) {
         self.top = top;
         self.enveloped = enveloped;
+        self.pixie.reset();
     }
 }
 
@@ -105,7 +107,19 @@ impl<CTX: ContextTr> Inspector<CTX, EthInterpreter> for ConfidentialInspector {
         if inputs.bytecode_address == PUBLIC_LOG && inputs.target_address == PUBLIC_LOG {
             return Some(public_log(context, inputs));
         }
+        if inputs.target_address == crate::pixie::PIXIE
+            || inputs.bytecode_address == crate::pixie::PIXIE
+        {
+            return self.pixie.call(context, inputs);
+        }
         None
+    }
+
+    fn call_end(&mut self, context: &mut CTX, inputs: &CallInputs, outcome: &mut CallOutcome) {
+        // Only the token transfers the exchange starts have it as their caller.
+        if inputs.caller == crate::pixie::PIXIE {
+            self.pixie.call_end(context, outcome);
+        }
     }
 
     fn create(&mut self, context: &mut CTX, inputs: &mut CreateInputs) -> Option<CreateOutcome> {

@@ -11,6 +11,8 @@
 //!   deadline enforced inside the interpreter and (traces) a size budget;
 //! - [`simulate`]: `eth_simulateV1`'s calls, run one after another in simulated blocks, with
 //!   or without validation, optionally reporting ether transfers as logs;
+//! - [`pixie`]: the Pixie DEX exchange as native code in the inspector, and its end-of-block
+//!   batch close as a system call;
 //! - [`pool`]: the fair worker pool that runs such calls for clients, off the async runtime
 //!   and off block production.
 //!
@@ -22,6 +24,7 @@ pub mod confidential;
 pub mod env;
 mod error;
 pub mod overlay;
+pub mod pixie;
 pub mod pool;
 pub mod simulate;
 pub mod state;

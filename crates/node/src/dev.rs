@@ -1,7 +1,10 @@
 //! The dev chain's genesis: prefunded accounts from the test mnemonic, the predeploys tools
 //! expect (the deterministic CREATE2 deployer and Multicall3), the tUSD stablecoin at
 //! [`STABLECOIN`] with 1,000,000 tUSD per dev account, and the x402 facilitator's settlement
-//! keys (test mnemonic indexes 100–103, see [`FACILITATOR_KEY_INDEXES`]) funded with ETH.
+//! keys (test mnemonic indexes 100–103, see [`FACILITATOR_KEY_INDEXES`]) funded with ETH, and
+//! Pixie DEX: the exchange at [`txnchain_executor::pixie::PIXIE`] (a confidential contract)
+//! with market 1, [`TETH`] against tUSD, listed; tETH is an 18-decimal dev token with 1,000
+//! tETH per dev account.
 
 use std::collections::BTreeMap;
 
@@ -27,6 +30,26 @@ pub const FACILITATOR_KEY_INDEXES: std::ops::Range<u32> = 100..104;
 /// ETH each facilitator settlement key holds at genesis (1,000 ETH).
 pub const FACILITATOR_ETH: u64 = 1_000;
 
+/// tETH, the dev chain's second token (contracts/src/TestToken.sol: 18 decimals, and an open
+/// `mint` as a faucet — a dev token, not a production one): `0x7e7e…0018`.
+pub const TETH: Address = address!("7e7e7e0000000000000000000000000000000018");
+/// tETH each dev account holds at genesis, in atomic units (1,000 tETH).
+pub const DEV_TETH_BALANCE: u128 = 1_000_000_000_000_000_000_000;
+/// The dev market: id 1, tETH/tUSD, lots of 0.001 tETH, ticks of $0.01 per tETH (10 tUSD
+/// units per lot), no fee.
+pub fn dev_market() -> txnchain_pixie::Market {
+    txnchain_pixie::Market {
+        id: 1,
+        base: TETH,
+        quote: STABLECOIN,
+        lot_size: 1_000_000_000_000_000,
+        tick_size: 10,
+        fee_bps: 0,
+        fee_recipient: Address::ZERO,
+    }
+}
+
+const TEST_TOKEN_ARTIFACT: &str = include_str!("../../../contracts/artifacts/TestToken.json");
 const STABLECOIN_ARTIFACT: &str = include_str!("../../../contracts/artifacts/Stablecoin.json");
 const MULTICALL3_ARTIFACT: &str = include_str!("../../../contracts/artifacts/Multicall3.json");
 
@@ -78,6 +101,54 @@ pub fn stablecoin_storage(
         storage.insert(mapping_slot(owner, 5), U256::from(1));
     }
     storage
+}
+
+/// A Solidity `string` of at most 31 bytes as its storage slot holds it.
+fn short_string(s: &str) -> U256 {
+    let mut word = [0u8; 32];
+    let bytes = s.as_bytes();
+    let len = bytes.len().min(31);
+    word[..len].copy_from_slice(&bytes[..len]);
+    word[31] = u8::try_from(len * 2).unwrap_or(62);
+    U256::from_be_bytes(word)
+}
+
+/// tETH's genesis storage (TestToken's layout: name 0, symbol 1, totalSupply 2, balanceOf 3).
+fn teth_storage(holders: impl IntoIterator<Item = Address>) -> BTreeMap<U256, U256> {
+    let mut storage = BTreeMap::new();
+    storage.insert(U256::ZERO, short_string("Test Ether"));
+    storage.insert(U256::from(1), short_string("tETH"));
+    let mut total = U256::ZERO;
+    for h in holders {
+        if storage
+            .insert(mapping_slot(h, 3), U256::from(DEV_TETH_BALANCE))
+            .is_none()
+        {
+            total += U256::from(DEV_TETH_BALANCE);
+        }
+    }
+    storage.insert(U256::from(2), total);
+    storage
+}
+
+/// The exchange's genesis storage with `markets` listed.
+pub fn pixie_storage(
+    chain_id: u64,
+    markets: impl IntoIterator<Item = txnchain_pixie::Market>,
+) -> Result<BTreeMap<U256, U256>, PrimitivesError> {
+    let mut ex = txnchain_pixie::Exchange::new(
+        txnchain_executor::pixie::config(chain_id),
+        txnchain_pixie::MemorySlots::default(),
+    );
+    for market in markets {
+        ex.list_market(market)
+            .map_err(|e| PrimitivesError::Genesis(format!("Pixie DEX market: {e}")))?;
+    }
+    Ok(ex
+        .slots()
+        .iter()
+        .map(|(k, v)| (U256::from_be_bytes(k.0), U256::from_be_bytes(v.0)))
+        .collect())
 }
 
 /// Options of the dev chain.
@@ -140,6 +211,36 @@ pub fn dev_genesis(
                 keys.iter().map(alloy_signer_local::LocalSigner::address),
                 keys.first().map(alloy_signer_local::LocalSigner::address),
             ),
+            ..Default::default()
+        },
+    );
+    alloc.insert(
+        TETH,
+        GenesisAccount {
+            code: deployed_bytecode(TEST_TOKEN_ARTIFACT)?,
+            storage: teth_storage(keys.iter().map(alloy_signer_local::LocalSigner::address)),
+            ..Default::default()
+        },
+    );
+    // The exchange: native code, no EVM code; nonce 1 so that it is never deleted as empty
+    // (EIP-161); flagged confidential in the registry, so its storage (the books) is refused
+    // to storage-reading RPC and unsigned calls run as address zero.
+    alloc.insert(
+        txnchain_executor::pixie::PIXIE,
+        GenesisAccount {
+            nonce: 1,
+            storage: pixie_storage(opts.chain_id, [dev_market()])?,
+            ..Default::default()
+        },
+    );
+    alloc.insert(
+        txnchain_executor::confidential::REGISTRY,
+        GenesisAccount {
+            nonce: 1,
+            storage: BTreeMap::from([(
+                txnchain_executor::confidential::registry_slot(txnchain_executor::pixie::PIXIE),
+                U256::from(1),
+            )]),
             ..Default::default()
         },
     );

@@ -1,0 +1,361 @@
+//! Pixie DEX in execution: the exchange at [`PIXIE`] is native code (`txnchain-pixie`) run by
+//! the inspector of every EVM the node builds, for transactions and for calls alike.
+//!
+//! - A call to [`PIXIE`] never runs EVM code: the inspector decodes it ([`abi::execute`]) with
+//!   the caller the EVM sees — the opened envelope's sender, a signed query's signer, zero for
+//!   an unsigned call — over the exchange account's storage **in the journal**, inside its own
+//!   checkpoint, so a refusal, an out-of-gas or a revert further up undoes every write. Gas is
+//!   charged per slot read and written ([`LOAD_GAS`], [`STORE_GAS`], on top of [`BASE_GAS`]).
+//! - A deposit or withdrawal needs a token transfer, which only EVM code can make: the
+//!   exchange's frame is turned into the token's `transferFrom(trader, exchange, amount)` or
+//!   `transfer(trader, amount)` called by the exchange, and the checkpoint is kept or reverted
+//!   when that frame ends, by whether it returned success (and `true`, or nothing).
+//! - At the end of every block whose timestamp closes the open batch ([`batch_due`]), block
+//!   execution runs the close as a system call (caller [`SYSTEM_ADDRESS`]), the pattern of EIP-4788's beacon-root
+//!   call: no transaction, no receipt, the same writes on every replica.
+//!
+//! `DELEGATECALL` / `CALLCODE` to the exchange and calls that carry value revert.
+
+use alloy_primitives::{Address, Bytes, U256, address, keccak256};
+use alloy_sol_types::SolCall;
+use revm::context::{Block, Cfg, ContextTr, JournalTr};
+use revm::context_interface::journaled_state::JournalCheckpoint;
+use revm::handler::SYSTEM_ADDRESS;
+use revm::interpreter::{
+    CallInput, CallInputs, CallOutcome, CallScheme, CallValue, Gas, InstructionResult,
+    InterpreterResult,
+};
+use txnchain_pixie::abi::{self, Failure, TokenMove};
+use txnchain_pixie::{Config, Exchange, Limits, Slots, StoreError};
+
+use crate::error::ExecError;
+
+/// The exchange's address.
+pub const PIXIE: Address = address!("0000000000000000000000000000000000000c02");
+/// Gas of any call to the exchange.
+pub const BASE_GAS: u64 = 2_600;
+/// Gas per storage slot the exchange reads.
+pub const LOAD_GAS: u64 = 800;
+/// Gas per storage slot the exchange writes.
+pub const STORE_GAS: u64 = 5_000;
+/// Seconds a batch stays open.
+pub const BATCH_INTERVAL: u64 = 1;
+
+/// The calldata of the end-of-block system call (`keccak256("endOfBlock()")[..4]`).
+pub fn end_of_block_calldata() -> Bytes {
+    Bytes::copy_from_slice(&keccak256(b"endOfBlock()")[..4])
+}
+
+/// The exchange's configuration on chain `chain_id`.
+pub fn config(chain_id: u64) -> Config {
+    Config {
+        chain_id,
+        exchange: PIXIE,
+        batch_interval: BATCH_INTERVAL,
+        limits: Limits::default(),
+    }
+}
+
+alloy_sol_types::sol! {
+    function transfer(address to, uint256 amount) external returns (bool);
+    function transferFrom(address from, address to, uint256 amount) external returns (bool);
+}
+
+/// The exchange's slots in the journal, counted for gas.
+struct JournalSlots<'a, J> {
+    journal: &'a mut J,
+    loads: u64,
+    stores: u64,
+}
+
+impl<J: JournalTr> Slots for JournalSlots<'_, J> {
+    fn load(&mut self, slot: alloy_primitives::B256) -> Result<alloy_primitives::B256, StoreError> {
+        self.loads += 1;
+        self.journal
+            .sload(PIXIE, U256::from_be_bytes(slot.0))
+            .map(|v| alloy_primitives::B256::from(v.data.to_be_bytes()))
+            .map_err(|e| StoreError(e.to_string()))
+    }
+
+    fn store(
+        &mut self,
+        slot: alloy_primitives::B256,
+        value: alloy_primitives::B256,
+    ) -> Result<(), StoreError> {
+        self.stores += 1;
+        self.journal
+            .sstore(
+                PIXIE,
+                U256::from_be_bytes(slot.0),
+                U256::from_be_bytes(value.0),
+            )
+            .map(|_| ())
+            .map_err(|e| StoreError(e.to_string()))
+    }
+}
+
+impl<J> JournalSlots<'_, J> {
+    fn gas(&self) -> u64 {
+        BASE_GAS
+            .saturating_add(self.loads.saturating_mul(LOAD_GAS))
+            .saturating_add(self.stores.saturating_mul(STORE_GAS))
+    }
+}
+
+/// The exchange's part of the inspector: the checkpoints of the token transfers in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Native {
+    pending: Vec<JournalCheckpoint>,
+}
+
+fn outcome(result: InstructionResult, output: Bytes, gas: Gas, inputs: &CallInputs) -> CallOutcome {
+    CallOutcome::new(
+        InterpreterResult::new(result, output, gas),
+        inputs.return_memory_offset.clone(),
+    )
+}
+
+fn spent(gas_limit: u64) -> Gas {
+    let mut gas = Gas::new(gas_limit);
+    gas.spend_all();
+    gas
+}
+
+impl Native {
+    pub(crate) fn reset(&mut self) {
+        self.pending.clear();
+    }
+
+    /// A call whose target or code address is the exchange. `None` when the frame was turned
+    /// into a token transfer for the EVM to run.
+    pub(crate) fn call<CTX: ContextTr>(
+        &mut self,
+        context: &mut CTX,
+        inputs: &mut CallInputs,
+    ) -> Option<CallOutcome> {
+        let gas_limit = inputs.gas_limit;
+        let value = match inputs.value {
+            CallValue::Transfer(v) | CallValue::Apparent(v) => v,
+        };
+        if inputs.target_address != PIXIE || inputs.bytecode_address != PIXIE || !value.is_zero() {
+            return Some(outcome(
+                InstructionResult::Revert,
+                Bytes::new(),
+                Gas::new(gas_limit),
+                inputs,
+            ));
+        }
+        let calldata = inputs.input.bytes(context);
+        let chain_id = context.cfg().chain_id();
+        let now = context.block().timestamp().saturating_to::<u64>();
+        let system = inputs.caller == SYSTEM_ADDRESS && calldata == end_of_block_calldata();
+        let journal = context.journal_mut();
+        if journal.load_account(PIXIE).is_err() {
+            return Some(outcome(
+                InstructionResult::FatalExternalError,
+                Bytes::new(),
+                spent(gas_limit),
+                inputs,
+            ));
+        }
+        let checkpoint = journal.checkpoint();
+        let mut ex = Exchange::new(
+            config(chain_id),
+            JournalSlots {
+                journal,
+                loads: 0,
+                stores: 0,
+            },
+        );
+        let result = if system {
+            ex.end_of_block(now)
+                .map(|_| abi::Executed {
+                    output: Vec::new(),
+                    token_move: None,
+                })
+                .map_err(Failure::Fault)
+        } else {
+            abi::execute(&mut ex, inputs.caller, &calldata, now, inputs.is_static)
+        };
+        let slots = ex.into_slots();
+        let cost = if system { 0 } else { slots.gas() };
+        let journal = slots.journal;
+        let mut gas = Gas::new(gas_limit);
+        if !gas.record_regular_cost(cost) {
+            journal.checkpoint_revert(checkpoint);
+            return Some(outcome(
+                InstructionResult::OutOfGas,
+                Bytes::new(),
+                spent(gas_limit),
+                inputs,
+            ));
+        }
+        let done = match result {
+            Ok(done) => done,
+            Err(Failure::Revert(data)) => {
+                journal.checkpoint_revert(checkpoint);
+                return Some(outcome(InstructionResult::Revert, data.into(), gas, inputs));
+            }
+            Err(Failure::Fault(e)) => {
+                journal.checkpoint_revert(checkpoint);
+                tracing::error!(error = %e, "Pixie DEX: storage fault");
+                return Some(outcome(
+                    InstructionResult::FatalExternalError,
+                    Bytes::new(),
+                    spent(gas_limit),
+                    inputs,
+                ));
+            }
+        };
+        let (token, call) = match done.token_move {
+            None => {
+                journal.checkpoint_commit();
+                return Some(outcome(
+                    InstructionResult::Return,
+                    done.output.into(),
+                    gas,
+                    inputs,
+                ));
+            }
+            Some(TokenMove::Pull {
+                token,
+                from,
+                amount,
+                permit: None,
+            }) => (
+                token,
+                transferFromCall {
+                    from,
+                    to: PIXIE,
+                    amount,
+                }
+                .abi_encode(),
+            ),
+            Some(TokenMove::Push { token, to, amount }) => {
+                (token, transferCall { to, amount }.abi_encode())
+            }
+            // A permit needs a second token call before the pull; not run yet (docs/pixie.md).
+            Some(TokenMove::Pull {
+                permit: Some(_), ..
+            }) => {
+                journal.checkpoint_revert(checkpoint);
+                return Some(outcome(
+                    InstructionResult::Revert,
+                    Bytes::new(),
+                    gas,
+                    inputs,
+                ));
+            }
+        };
+        // The token must be a contract: a transfer "to" an address without code would succeed
+        // and move nothing.
+        let code = match journal.load_account_with_code(token) {
+            Ok(account) => {
+                let info = &account.data.info;
+                (info.code_hash, info.code.clone().unwrap_or_default())
+            }
+            Err(_) => {
+                journal.checkpoint_revert(checkpoint);
+                return Some(outcome(
+                    InstructionResult::FatalExternalError,
+                    Bytes::new(),
+                    spent(gas_limit),
+                    inputs,
+                ));
+            }
+        };
+        if code.1.is_empty() {
+            journal.checkpoint_revert(checkpoint);
+            return Some(outcome(
+                InstructionResult::Revert,
+                Bytes::new(),
+                gas,
+                inputs,
+            ));
+        }
+        self.pending.push(checkpoint);
+        inputs.gas_limit = gas.remaining();
+        inputs.caller = PIXIE;
+        inputs.target_address = token;
+        inputs.bytecode_address = token;
+        inputs.known_bytecode = code;
+        inputs.input = CallInput::Bytes(call.into());
+        inputs.value = CallValue::Transfer(U256::ZERO);
+        inputs.scheme = CallScheme::Call;
+        None
+    }
+
+    /// The end of a token transfer frame the exchange started (its caller is the exchange):
+    /// keeps the deposit's or withdrawal's writes if the transfer succeeded, reverts them (and
+    /// the call) otherwise.
+    pub(crate) fn call_end<CTX: ContextTr>(
+        &mut self,
+        context: &mut CTX,
+        outcome: &mut CallOutcome,
+    ) {
+        let Some(checkpoint) = self.pending.pop() else {
+            return;
+        };
+        let output = &outcome.result.output;
+        let returned_true = output.is_empty()
+            || (output.len() == 32 && U256::from_be_slice(output) == U256::from(1));
+        let journal = context.journal_mut();
+        if outcome.result.result.is_ok() && returned_true {
+            journal.checkpoint_commit();
+            outcome.result.result = InstructionResult::Return;
+            outcome.result.output = Bytes::new();
+        } else {
+            journal.checkpoint_revert(checkpoint);
+            if outcome.result.result.is_ok() {
+                // `false` from a token that does not revert.
+                outcome.result.result = InstructionResult::Revert;
+                outcome.result.output = Bytes::new();
+            } else if !outcome.result.result.is_revert() {
+                // A halt inside the token: the exchange's call reverts, all its gas used.
+                outcome.result.result = InstructionResult::Revert;
+                outcome.result.output = Bytes::new();
+            }
+        }
+    }
+}
+
+/// Whether the exchange's open batch closes at the end of a block at `timestamp` (read from
+/// committed-plus-block state, without the journal).
+pub fn batch_due(
+    state: &mut impl revm::Database<Error = ExecError>,
+    chain_id: u64,
+    timestamp: u64,
+) -> Result<bool, ExecError> {
+    struct Read<'a, D>(&'a mut D, Option<ExecError>);
+    impl<D: revm::Database<Error = ExecError>> Slots for Read<'_, D> {
+        fn load(
+            &mut self,
+            slot: alloy_primitives::B256,
+        ) -> Result<alloy_primitives::B256, StoreError> {
+            match self.0.storage(PIXIE, U256::from_be_bytes(slot.0)) {
+                Ok(v) => Ok(alloy_primitives::B256::from(v.to_be_bytes())),
+                Err(e) => {
+                    let message = e.to_string();
+                    self.1 = Some(e);
+                    Err(StoreError(message))
+                }
+            }
+        }
+
+        fn store(
+            &mut self,
+            _: alloy_primitives::B256,
+            _: alloy_primitives::B256,
+        ) -> Result<(), StoreError> {
+            Err(StoreError("read only".into()))
+        }
+    }
+    let mut ex = Exchange::new(config(chain_id), Read(state, None));
+    match ex.batch_due(timestamp) {
+        Ok(due) => Ok(due),
+        Err(e) => Err(ex
+            .into_slots()
+            .1
+            .unwrap_or_else(|| ExecError::Evm(e.to_string()))),
+    }
+}
