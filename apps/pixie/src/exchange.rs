@@ -804,12 +804,17 @@ impl<S: Slots> Exchange<S> {
         Ok(NonceCancel::Voided)
     }
 
+    /// The earliest block timestamp whose block closes the open batch; `None` while no batch
+    /// holds an order.
+    pub fn batch_closes_at(&mut self) -> Result<Option<u64>, PixieError> {
+        let (_, opened_at) = self.batch_state()?;
+        Ok(opened_at.map(|opened| opened.saturating_add(self.config.batch_interval)))
+    }
+
     /// Whether the open batch closes at the end of a block at `timestamp` (what
     /// [`Exchange::end_of_block`] would do, read only).
     pub fn batch_due(&mut self, timestamp: u64) -> Result<bool, PixieError> {
-        let (_, opened_at) = self.batch_state()?;
-        Ok(opened_at
-            .is_some_and(|opened| timestamp >= opened.saturating_add(self.config.batch_interval)))
+        Ok(self.batch_closes_at()?.is_some_and(|at| timestamp >= at))
     }
 
     /// Called at the end of every block: closes the open batch when the block's `timestamp` is

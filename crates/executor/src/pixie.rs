@@ -29,6 +29,7 @@ use txnchain_pixie::abi::{self, Failure, TokenMove};
 use txnchain_pixie::{Config, Exchange, Limits, Slots, StoreError};
 
 use crate::error::ExecError;
+use crate::state::StateSource;
 
 /// The exchange's address.
 pub const PIXIE: Address = address!("0000000000000000000000000000000000000c02");
@@ -316,6 +317,44 @@ impl Native {
                 outcome.result.output = Bytes::new();
             }
         }
+    }
+}
+
+/// The earliest block timestamp that closes the exchange's open batch, read from committed
+/// state; `None` while no batch holds an order (or the chain has no exchange). A block builder
+/// that cuts blocks only on demand cuts one then, empty if need be.
+pub fn batch_closes_at(state: &impl StateSource, chain_id: u64) -> Result<Option<u64>, ExecError> {
+    struct Read<'a, S>(&'a S, Option<ExecError>);
+    impl<S: StateSource> Slots for Read<'_, S> {
+        fn load(
+            &mut self,
+            slot: alloy_primitives::B256,
+        ) -> Result<alloy_primitives::B256, StoreError> {
+            match self.0.storage(PIXIE, U256::from_be_bytes(slot.0)) {
+                Ok(v) => Ok(alloy_primitives::B256::from(v.to_be_bytes())),
+                Err(e) => {
+                    let message = e.to_string();
+                    self.1 = Some(e);
+                    Err(StoreError(message))
+                }
+            }
+        }
+
+        fn store(
+            &mut self,
+            _: alloy_primitives::B256,
+            _: alloy_primitives::B256,
+        ) -> Result<(), StoreError> {
+            Err(StoreError("read only".into()))
+        }
+    }
+    let mut ex = Exchange::new(config(chain_id), Read(state, None));
+    match ex.batch_closes_at() {
+        Ok(at) => Ok(at),
+        Err(e) => Err(ex
+            .into_slots()
+            .1
+            .unwrap_or_else(|| ExecError::Evm(e.to_string()))),
     }
 }
 

@@ -94,13 +94,25 @@ impl<L: BlockLog> Builder<L> {
             let pool = self.ledger.pool().clone();
             let notified = pool.notified();
             let has_work = !stalled && !pool.is_empty();
+            // On demand, an open Pixie DEX batch is work too, once the clock reaches its close.
+            let batch_wait = if manual || fixed {
+                None
+            } else {
+                self.batch_wait()
+            };
             let work = async {
                 if manual {
                     std::future::pending::<()>().await;
                 } else if fixed {
                     tokio::time::sleep_until(last_cut + interval).await;
                 } else if !has_work {
-                    notified.await;
+                    match batch_wait {
+                        Some(wait) => tokio::select! {
+                            () = notified => {}
+                            () = tokio::time::sleep(wait) => {}
+                        },
+                        None => notified.await,
+                    }
                 }
             };
             let wake = match self.mining.as_mut() {
@@ -151,6 +163,20 @@ impl<L: BlockLog> Builder<L> {
                 Err(e) => tracing::error!(error = %e, "building a block failed"),
             }
         }
+    }
+
+    /// How long until the block clock reaches the close of the open Pixie DEX batch (at least
+    /// 50 ms, so a clock that has not quite got there is not polled in a loop); `None` when no
+    /// batch is open.
+    fn batch_wait(&self) -> Option<Duration> {
+        let snap = self.ledger.store().snapshot().ok()?;
+        let at = txnchain_executor::pixie::batch_closes_at(
+            &SnapshotState::latest(&snap),
+            self.ledger.chain().chain_id,
+        )
+        .ok()??;
+        let seconds = at.saturating_sub(self.ledger.clock().now());
+        Some(Duration::from_secs(seconds).max(Duration::from_millis(50)))
     }
 
     /// Builds the next block (`allow_empty`: even with no transaction; `timestamp`: exactly
@@ -300,6 +326,13 @@ pub fn build_block(ledger: &Ledger, allow_empty: bool) -> Result<Option<Proposal
     let txs = ledger.pool().select(chain.max_block_txs, |a| {
         snap.account(a).ok().flatten().map_or(0, |r| r.nonce)
     });
+    // A Pixie DEX batch due to close makes a block worth cutting, empty or not.
+    let allow_empty = allow_empty
+        || txnchain_executor::pixie::batch_closes_at(
+            &SnapshotState::latest(&snap),
+            chain.chain_id,
+        )?
+        .is_some_and(|at| ctx.timestamp >= at);
     if txs.is_empty() && !allow_empty {
         return Ok(None);
     }

@@ -1,0 +1,156 @@
+// Pixie DEX on a real `txnchain dev` node, driven with viem and the JS SDK the way a trader
+// would: approve and deposit real tokens (tUSD, tETH of dev genesis), sign EIP-712 orders, send
+// them enveloped, let the batch close (the node cuts the block that closes it on its own),
+// read fills and balances with signed queries, withdraw. What is private stays so: no public
+// log, no readable storage, nothing for an unsigned call, and the order is not in the
+// transaction's calldata.
+
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { encodeFunctionData, toHex } from 'viem';
+import { startNode } from '../lib/node.mjs';
+import { viemClients, loadArtifact, waitFor, CHAIN_ID } from '../lib/util.mjs';
+import { attestedServiceIdentity } from '../../../sdk/js/src/index.mjs';
+import { confidential } from '../../../sdk/js/src/viem.mjs';
+
+const PIXIE = '0x0000000000000000000000000000000000000c02';
+const TUSD = '0x4020000000000000000000000000000000000402';
+const TETH = '0x7e7e7e0000000000000000000000000000000018';
+const MAX_U64 = 2n ** 64n - 1n;
+
+const ORDER_TYPES = {
+  Order: [
+    { name: 'trader', type: 'address' },
+    { name: 'market', type: 'uint32' },
+    { name: 'buy', type: 'bool' },
+    { name: 'price', type: 'uint64' },
+    { name: 'lots', type: 'uint64' },
+    { name: 'expiry', type: 'uint64' },
+    { name: 'clientId', type: 'uint64' },
+    { name: 'nonce', type: 'uint64' },
+    { name: 'immediateOrCancel', type: 'bool' },
+  ],
+};
+
+function errorName(err) {
+  const cause = err?.walk?.((e) => e.name === 'ContractFunctionRevertedError');
+  assert.ok(cause, `expected a contract revert, got: ${err}`);
+  return cause.data?.errorName;
+}
+
+describe('Pixie DEX', () => {
+  let node, v, identity, dex, erc20;
+  const as = (i) => confidential({ publicClient: v.publicClient, walletClient: v.wallet(i), serviceIdentity: identity });
+
+  before(async () => {
+    node = await startNode();
+    v = viemClients(node);
+    identity = await attestedServiceIdentity(node.url);
+    dex = loadArtifact('IPixieDex').abi;
+    erc20 = loadArtifact('TestToken').abi;
+  });
+  after(async () => {
+    await node?.destroy();
+  });
+
+  async function approve(i, token, amount) {
+    const hash = await v.wallet(i).writeContract({ address: token, abi: erc20, functionName: 'approve', args: [PIXIE, amount] });
+    const r = await v.publicClient.waitForTransactionReceipt({ hash });
+    assert.equal(r.status, 'success');
+  }
+
+  async function signOrder(i, order) {
+    const wallet = v.wallet(i);
+    const full = { trader: wallet.account.address, market: 1, expiry: MAX_U64, clientId: 0n, immediateOrCancel: false, ...order };
+    const signature = await wallet.signTypedData({
+      domain: { name: 'Pixie DEX', version: '1', chainId: CHAIN_ID, verifyingContract: PIXIE },
+      types: ORDER_TYPES,
+      primaryType: 'Order',
+      message: full,
+    });
+    return { order: full, signature };
+  }
+
+  it('traders deposit, place sealed orders, trade at one price at the batch close, and withdraw', async () => {
+    const [a, b] = [as(1), as(2)];
+    const addrA = v.wallet(1).account.address;
+    const markets = await v.publicClient.readContract({ address: PIXIE, abi: dex, functionName: 'markets' });
+    assert.equal(markets.length, 1);
+    assert.deepEqual([markets[0].base.toLowerCase(), markets[0].quote.toLowerCase()], [TETH, TUSD]);
+    assert.equal(markets[0].lotSize, 10n ** 15n);
+
+    const tusdBefore = await v.publicClient.readContract({ address: TUSD, abi: erc20, functionName: 'balanceOf', args: [addrA] });
+    await approve(1, TUSD, 5_000_000_000n);
+    await a.writeContract({ address: PIXIE, abi: dex, functionName: 'deposit', args: [TUSD, 5_000_000_000n] });
+    await approve(2, TETH, 10n ** 18n);
+    await b.writeContract({ address: PIXIE, abi: dex, functionName: 'deposit', args: [TETH, 10n ** 18n] });
+    assert.equal(await v.publicClient.readContract({ address: TUSD, abi: erc20, functionName: 'balanceOf', args: [addrA] }), tusdBefore - 5_000_000_000n);
+    assert.equal(await v.publicClient.readContract({ address: TUSD, abi: erc20, functionName: 'balanceOf', args: [PIXIE] }), 5_000_000_000n);
+
+    // 1 tETH (1,000 lots) bought at $3,000.00 at most, sold at $2,990.00 at least.
+    const buy = await signOrder(1, { buy: true, price: 300_000n, lots: 1000n, nonce: 1n });
+    const sell = await signOrder(2, { buy: false, price: 299_000n, lots: 1000n, nonce: 1n });
+    const placed = await a.writeContract({ address: PIXIE, abi: dex, functionName: 'placeOrder', args: [buy.order, buy.signature] });
+    assert.match(placed.result, /^0x[0-9a-f]{64}$/, 'the order id, from the sealed result');
+    assert.equal(placed.receipt.logs.length, 0, 'no public trace of the order');
+    const tx = await v.publicClient.getTransaction({ hash: placed.hash });
+    const plain = encodeFunctionData({ abi: dex, functionName: 'placeOrder', args: [buy.order, buy.signature] });
+    assert.ok(!tx.input.includes(plain.slice(2, 10)), 'the calldata is an envelope, not the order');
+    assert.ok(!tx.input.includes(buy.signature.slice(2, 40)), 'the signature is not in the calldata');
+    // The buy locks its funds (whether or not a batch closed meanwhile: alone it rests).
+    const locked = await a.readContract({ address: PIXIE, abi: dex, functionName: 'balanceOf', args: [TUSD] });
+    assert.equal(locked.locked, 3_000_000_000n);
+    // A relayer (dev account 3) submits b's signed order; it learns nothing but pays the gas.
+    await as(3).writeContract({ address: PIXIE, abi: dex, functionName: 'placeOrder', args: [sell.order, sell.signature] });
+
+    // Nobody else sees anything.
+    const unsigned = await a.readContract({ address: PIXIE, abi: dex, functionName: 'openOrders', signed: false });
+    assert.equal(unsigned.length, 0, 'an unsigned call runs as address zero');
+    await assert.rejects(v.publicClient.getStorageAt({ address: PIXIE, slot: toHex(0, { size: 32 }) }), /eth_getStorageAt is not available/);
+
+    // The node cuts the block that closes the batch by itself, a second after it opened.
+    const fills = await waitFor(async () => {
+      const f = await a.readContract({ address: PIXIE, abi: dex, functionName: 'fills' });
+      return f.length ? f : null;
+    }, { timeoutMs: 15_000, what: 'the batch close' });
+    // D = S = 1,000 lots at 299,000 and at 300,000: the lower median, 299,000 ticks ($2,990.00).
+    assert.equal(fills.length, 1);
+    assert.equal(fills[0].price, 299_000n);
+    assert.equal(fills[0].lots, 1000n);
+    assert.equal(fills[0].base, 10n ** 18n);
+    assert.equal(fills[0].quote, 2_990_000_000n);
+    const sellerFills = await b.readContract({ address: PIXIE, abi: dex, functionName: 'fills' });
+    assert.equal(sellerFills.length, 1);
+    assert.equal(sellerFills[0].buy, false);
+
+    const aQuote = await a.readContract({ address: PIXIE, abi: dex, functionName: 'balanceOf', args: [TUSD] });
+    assert.deepEqual([aQuote.free, aQuote.locked], [5_000_000_000n - 2_990_000_000n, 0n]);
+    const aBase = await a.readContract({ address: PIXIE, abi: dex, functionName: 'balanceOf', args: [TETH] });
+    assert.equal(aBase.free, 10n ** 18n);
+    const bQuote = await b.readContract({ address: PIXIE, abi: dex, functionName: 'balanceOf', args: [TUSD] });
+    assert.equal(bQuote.free, 2_990_000_000n);
+
+    // Withdrawals move real tokens.
+    const tethBefore = await v.publicClient.readContract({ address: TETH, abi: erc20, functionName: 'balanceOf', args: [addrA] });
+    await a.writeContract({ address: PIXIE, abi: dex, functionName: 'withdraw', args: [TETH, 10n ** 18n] });
+    assert.equal(await v.publicClient.readContract({ address: TETH, abi: erc20, functionName: 'balanceOf', args: [addrA] }), tethBefore + 10n ** 18n);
+    const bal = await b.readContract({ address: PIXIE, abi: dex, functionName: 'balanceOf', args: [TETH] });
+    assert.deepEqual([bal.free, bal.locked], [0n, 0n]);
+  });
+
+  it('refusals are the interface\'s custom errors, raised as viem errors, and change nothing', async () => {
+    const a = as(4);
+    const order = await signOrder(4, { buy: true, price: 300_000n, lots: 1000n, nonce: 1n });
+    // No deposit: the order cannot lock its funds.
+    assert.equal(errorName(await a.writeContract({ address: PIXIE, abi: dex, functionName: 'placeOrder', args: [order.order, order.signature] }).catch((e) => e)), 'InsufficientBalance');
+    // Signed by someone else for account 4.
+    const forged = await signOrder(5, { buy: true, price: 1n, lots: 1n, nonce: 2n });
+    const claimed = { ...forged.order, trader: v.wallet(4).account.address };
+    assert.equal(errorName(await a.writeContract({ address: PIXIE, abi: dex, functionName: 'placeOrder', args: [claimed, forged.signature] }).catch((e) => e)), 'WrongSigner');
+    // A deposit without approval: the token's transferFrom reverts, so the deposit does.
+    await assert.rejects(a.writeContract({ address: PIXIE, abi: dex, functionName: 'deposit', args: [TUSD, 1_000n] }));
+    const balance = await a.readContract({ address: PIXIE, abi: dex, functionName: 'balanceOf', args: [TUSD] });
+    assert.deepEqual([balance.free, balance.locked], [0n, 0n]);
+    assert.equal(await a.readContract({ address: PIXIE, abi: dex, functionName: 'nonceUsed', args: [1n] }), false);
+  });
+});
