@@ -57,6 +57,15 @@ struct Fill {
     uint128 fee;
 }
 
+/// A market's public result of one batch: every fill traded at `price` ticks.
+struct Clearing {
+    uint64 batch;
+    uint64 closedAt;
+    uint64 price;
+    uint128 lots;
+    uint128 baseVolume;
+}
+
 /// Pixie DEX, TxnChain's sealed-batch exchange (docs/pixie.md). The engine is native code inside
 /// the node; this is its ABI, for viem, ethers and cast. Orders, balances, books and fills are
 /// private: send orders in confidential envelopes and read your own state with signed queries
@@ -122,4 +131,8 @@ interface IPixieDex {
 
     /// The batch orders go into now, whether it holds an order yet, and since when.
     function currentBatch() external view returns (uint64 batch, bool open, uint64 openedAt);
+
+    /// A market's most recent clearings (the last 256), oldest first: the public history of its
+    /// batches.
+    function clearings(uint32 market) external view returns (Clearing[] memory);
 }

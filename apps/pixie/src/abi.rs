@@ -77,8 +77,18 @@ alloy_sol_types::sol! {
         uint128 fee;
     }
 
+    /// A market's public result of one batch.
+    #[derive(Debug, PartialEq, Eq)]
+    struct ClearingInfo {
+        uint64 batch;
+        uint64 closedAt;
+        uint64 price;
+        uint128 lots;
+        uint128 baseVolume;
+    }
+
     /// The exchange's interface (the Solidity file names the structs `Market`, `Balance`,
-    /// `OpenOrder` and `Fill`; the ABI is the same).
+    /// `OpenOrder`, `Fill` and `Clearing`; the ABI is the same).
     #[derive(Debug, PartialEq, Eq)]
     interface IPixieDex {
         event BatchCleared(uint32 indexed market, uint64 indexed batch, uint64 price, uint128 baseVolume);
@@ -111,6 +121,7 @@ alloy_sol_types::sol! {
         function fills() external view returns (FillInfo[] memory);
         function nonceUsed(uint64 nonce) external view returns (bool);
         function currentBatch() external view returns (uint64 batch, bool open, uint64 openedAt);
+        function clearings(uint32 market) external view returns (ClearingInfo[] memory);
     }
 }
 
@@ -337,6 +348,20 @@ pub fn execute<S: Slots>(
         Call::nonceUsed(c) => {
             let used = ex.nonce_used(caller, c.nonce)?;
             returned(IPixieDex::nonceUsedCall::abi_encode_returns(&used))
+        }
+        Call::clearings(c) => {
+            let records: Vec<ClearingInfo> = ex
+                .clearings(c.market)?
+                .iter()
+                .map(|r| ClearingInfo {
+                    batch: r.batch,
+                    closedAt: r.closed_at,
+                    price: r.price,
+                    lots: r.lots,
+                    baseVolume: r.base_volume,
+                })
+                .collect();
+            returned(IPixieDex::clearingsCall::abi_encode_returns(&records))
         }
         Call::currentBatch(_) => {
             let batch = ex.current_batch()?;

@@ -134,6 +134,24 @@ pub struct MarketClearing {
     pub fills: Vec<Fill>,
 }
 
+/// A market's public result of one batch, as the exchange keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClearingRecord {
+    /// The batch.
+    pub batch: u64,
+    /// The timestamp of the block it closed in.
+    pub closed_at: u64,
+    /// The clearing price, in ticks.
+    pub price: u64,
+    /// Lots traded.
+    pub lots: u128,
+    /// Base units traded.
+    pub base_volume: u128,
+}
+
+/// How many clearings per market the exchange keeps (the oldest are forgotten first).
+pub const CLEARING_HISTORY: u64 = 256;
+
 /// What the close of a batch did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchOutcome {
@@ -509,6 +527,54 @@ impl<S: Slots> Exchange<S> {
         Ok(fills)
     }
 
+    /// A market's most recent clearings (at most [`CLEARING_HISTORY`]), oldest first: the
+    /// public outcome of its batches.
+    pub fn clearings(&mut self, market: u32) -> Result<Vec<ClearingRecord>, PixieError> {
+        let count = Unpack::new(
+            self.slots
+                .load(Key::new(store::CLEARINGS).u32(market).slot())?,
+        )
+        .u64();
+        let first = count.saturating_sub(CLEARING_HISTORY);
+        let mut out = Vec::new();
+        for n in first..count {
+            let key = clearing_key(market, n);
+            let mut head = Unpack::new(self.slots.load(key.at(0))?);
+            let (batch, price, closed_at) = (head.u64(), head.u64(), head.u64());
+            let mut volume = Unpack::new(self.slots.load(key.at(1))?);
+            out.push(ClearingRecord {
+                batch,
+                closed_at,
+                price,
+                lots: volume.u128(),
+                base_volume: volume.u128(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn record_clearing(&mut self, market: u32, record: &ClearingRecord) -> Result<(), PixieError> {
+        let count_slot = Key::new(store::CLEARINGS).u32(market).slot();
+        let count = Unpack::new(self.slots.load(count_slot)?).u64();
+        let key = clearing_key(market, count);
+        let head = Pack::default()
+            .u64(record.batch)
+            .u64(record.price)
+            .u64(record.closed_at)
+            .done();
+        self.slots.store(key.at(0), head)?;
+        let volume = Pack::default()
+            .u128(record.lots)
+            .u128(record.base_volume)
+            .done();
+        self.slots.store(key.at(1), volume)?;
+        self.slots.store(
+            count_slot,
+            Pack::default().u64(count.saturating_add(1)).done(),
+        )?;
+        Ok(())
+    }
+
     fn fill_capacity(&self) -> u64 {
         u64::try_from(self.config.limits.fill_history)
             .unwrap_or(u64::MAX)
@@ -848,6 +914,16 @@ impl<S: Slots> Exchange<S> {
                 }
             }
             if let Some(clearing) = self.clear_market(batch, &market, &book)? {
+                self.record_clearing(
+                    market.id,
+                    &ClearingRecord {
+                        batch,
+                        closed_at: timestamp,
+                        price: clearing.price,
+                        lots: clearing.lots,
+                        base_volume: clearing.base_volume,
+                    },
+                )?;
                 cleared.push(clearing);
             }
         }
@@ -1141,6 +1217,13 @@ impl<S: Slots> Exchange<S> {
         }
         Ok(())
     }
+}
+
+fn clearing_key(market: u32, n: u64) -> Key {
+    // `n mod 256` fits a u32.
+    Key::new(store::CLEARING_AT)
+        .u32(market)
+        .u32(u32::try_from(n % CLEARING_HISTORY).unwrap_or(0))
 }
 
 fn balance_key(trader: Address, token: Address) -> B256 {

@@ -24,8 +24,8 @@ pub mod store;
 pub use auction::Side;
 pub use error::PixieError;
 pub use exchange::{
-    Balance, BatchOutcome, BooksMismatch, Config, Exchange, Fill, Limits, MarketClearing,
-    NonceCancel, OpenOrder,
+    Balance, BatchOutcome, BooksMismatch, CLEARING_HISTORY, ClearingRecord, Config, Exchange, Fill,
+    Limits, MarketClearing, NonceCancel, OpenOrder,
 };
 pub use order::{Market, Order};
 pub use store::{MemorySlots, Slots, StoreError};

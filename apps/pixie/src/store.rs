@@ -26,6 +26,8 @@
 //! | `0x0b` / `0x0c` | `trader` / `‖ i u32` | the trader's open orders: count, and the `i`-th id |
 //! | `0x0d` | `trader` | the trader's fill history: `start u64 ‖ len u64` |
 //! | `0x0e` | `trader ‖ i u32` | fill `i` of the ring, 4 slots (below) |
+//! | `0x0f` | `market u32` | clearings recorded so far (`u64`; the last 256 are kept) |
+//! | `0x10` | `market u32 ‖ i u32` | clearing `i mod 256`, 2 slots: `batch u64 ‖ price u64 ‖ closed_at u64`, `lots u128 ‖ base_volume u128` |
 //!
 //! An open order: `trader ‖ market u32 ‖ flags u8` (1 buy, 2 immediate-or-cancel, 4 open),
 //! `price u64 ‖ lots u64 ‖ expiry u64 ‖ clientId u64`, `nonce u64 ‖ remaining u64 ‖ batch u64 ‖
@@ -108,6 +110,8 @@ pub(crate) const TRADER_ORDERS: u8 = 0x0b;
 pub(crate) const TRADER_ORDER_AT: u8 = 0x0c;
 pub(crate) const FILLS: u8 = 0x0d;
 pub(crate) const FILL_AT: u8 = 0x0e;
+pub(crate) const CLEARINGS: u8 = 0x0f;
+pub(crate) const CLEARING_AT: u8 = 0x10;
 
 /// Builds `keccak256(tag ‖ fields…)`.
 pub(crate) struct Key(Vec<u8>);

@@ -66,6 +66,7 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         IPixieDex::fillsCall {}.abi_encode(),
         IPixieDex::currentBatchCall {}.abi_encode(),
         IPixieDex::nonceUsedCall { nonce: 1 }.abi_encode(),
+        IPixieDex::clearingsCall { market: 1 }.abi_encode(),
     ];
     let mut batch = Vec::new();
     batch.extend(frame(0, 0, &signed(1, true, 105, 10, 1)));
@@ -114,7 +115,15 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("batch", batch),
     ];
     for (i, v) in views.iter().enumerate() {
-        let name = ["markets", "balance", "orders", "fills", "current", "nonce"][i];
+        let name = [
+            "markets",
+            "balance",
+            "orders",
+            "fills",
+            "current",
+            "nonce",
+            "clearings",
+        ][i];
         all.push((name, frame(3, 1, v)));
     }
     all

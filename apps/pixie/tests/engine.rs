@@ -64,6 +64,17 @@ fn a_crossing_pair_trades_at_one_price_and_the_buyer_gets_its_improvement_back()
     assert_eq!(ex.fills(a.address()).len(), 1);
     assert_eq!(ex.current_batch(), 1);
     assert_eq!(ex.batch_opened_at(), None);
+    // The public record of the batch: price and volume, nothing about who.
+    assert_eq!(
+        ex.clearings(1),
+        vec![txnchain_pixie::ClearingRecord {
+            batch: 0,
+            closed_at: T0 + 1,
+            price: 100,
+            lots: 10,
+            base_volume: 10 * LOT,
+        }]
+    );
     ex.verify_books().unwrap();
 
     ex.withdraw(a.address(), BASE, 10 * LOT).unwrap();
@@ -82,6 +93,10 @@ fn a_book_that_does_not_cross_rests_and_trades_in_a_later_batch() {
     place(&mut ex, &b, order(&b, false, 100, 5, 1), T0);
     let outcome = ex.end_of_block(T0 + 1).unwrap();
     assert!(outcome.cleared.is_empty(), "{outcome:?}");
+    assert!(
+        ex.clearings(1).is_empty(),
+        "a batch that did not cross is not recorded"
+    );
     assert_eq!(ex.open_orders(a.address()).len(), 1);
     assert_eq!(ex.open_orders(a.address())[0].batch, 0);
 

@@ -200,6 +200,25 @@ impl Run {
             [] => prop_assert_eq!(best, 0),
             [clearing] => {
                 prop_assert_eq!(clearing.lots, best, "not the maximum volume");
+                let recorded = self.ex.clearings(1);
+                let last = recorded.last().unwrap();
+                prop_assert_eq!(
+                    (
+                        last.batch,
+                        last.closed_at,
+                        last.price,
+                        last.lots,
+                        last.base_volume
+                    ),
+                    (
+                        outcome.batch,
+                        outcome.closed_at,
+                        clearing.price,
+                        clearing.lots,
+                        clearing.base_volume
+                    )
+                );
+                prop_assert!(recorded.len() <= 256);
                 let mut bought = 0u128;
                 let mut sold = 0u128;
                 let mut expected: BTreeMap<(Address, Address), i128> = BTreeMap::new();

@@ -119,6 +119,10 @@ describe('Pixie DEX', () => {
     assert.equal(fills[0].lots, 1000n);
     assert.equal(fills[0].base, 10n ** 18n);
     assert.equal(fills[0].quote, 2_990_000_000n);
+    // Public: the batch's price and volume, for anyone.
+    const history = await v.publicClient.readContract({ address: PIXIE, abi: dex, functionName: 'clearings', args: [1] });
+    assert.equal(history.length, 1);
+    assert.deepEqual([history[0].price, history[0].baseVolume], [299_000n, 10n ** 18n]);
     const sellerFills = await b.readContract({ address: PIXIE, abi: dex, functionName: 'fills' });
     assert.equal(sellerFills.length, 1);
     assert.equal(sellerFills[0].buy, false);

@@ -97,6 +97,10 @@ impl Ex {
         self.frozen().market(id).unwrap()
     }
 
+    pub fn clearings(&self, market: u32) -> Vec<txnchain_pixie::ClearingRecord> {
+        self.frozen().clearings(market).unwrap()
+    }
+
     pub fn current_batch(&self) -> u64 {
         self.frozen().current_batch().unwrap()
     }
