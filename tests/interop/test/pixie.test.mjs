@@ -12,6 +12,7 @@ import { startNode } from '../lib/node.mjs';
 import { viemClients, loadArtifact, waitFor, CHAIN_ID } from '../lib/util.mjs';
 import { attestedServiceIdentity } from '../../../sdk/js/src/index.mjs';
 import { confidential } from '../../../sdk/js/src/viem.mjs';
+import { pixieTrader } from '../../../sdk/js/src/pixie.mjs';
 
 const PIXIE = '0x0000000000000000000000000000000000000c02';
 const TUSD = '0x4020000000000000000000000000000000000402';
@@ -156,5 +157,28 @@ describe('Pixie DEX', () => {
     const balance = await a.readContract({ address: PIXIE, abi: dex, functionName: 'balanceOf', args: [TUSD] });
     assert.deepEqual([balance.free, balance.locked], [0n, 0n]);
     assert.equal(await a.readContract({ address: PIXIE, abi: dex, functionName: 'nonceUsed', args: [1n] }), false);
+  });
+
+  it('the SDK\'s trader helpers: approve-and-deposit, an immediate-or-cancel order that leaves after its batch, a cancel', async () => {
+    const t = pixieTrader({ session: as(6), walletClient: v.wallet(6), publicClient: v.publicClient });
+    await t.deposit(TUSD, 1_000_000n);
+    assert.deepEqual(Object.values(await t.balance(TUSD)).slice(0, 2), [1_000_000n, 0n]);
+    // Far below any seller: it does not trade and, being IOC, leaves after its batch.
+    await t.place({ buy: true, price: 1n, lots: 10n, nonce: 1n, immediateOrCancel: true });
+    assert.equal((await t.openOrders()).length, 1);
+    assert.equal((await t.balance(TUSD)).locked, 100n);
+    await waitFor(async () => (await t.openOrders()).length === 0, { timeoutMs: 15_000, what: 'the IOC order to leave' });
+    assert.deepEqual([(await t.balance(TUSD)).free, (await t.balance(TUSD)).locked], [1_000_000n, 0n]);
+    assert.equal(await t.nonceUsed(1n), true);
+    // A resting order, cancelled.
+    const resting = await t.place({ buy: true, price: 2n, lots: 10n, nonce: 2n });
+    assert.deepEqual((await t.openOrders()).map((o) => o.id), [resting.id]);
+    await t.cancel(resting.id);
+    assert.equal((await t.openOrders()).length, 0);
+    assert.equal((await t.balance(TUSD)).locked, 0n);
+    // A nonce voided before use.
+    await t.cancelNonce(9n);
+    assert.equal(await t.nonceUsed(9n), true);
+    assert.equal((await t.markets()).length, 1);
   });
 });
