@@ -49,6 +49,61 @@ pub(crate) struct Target {
     args: Vec<String>,
 }
 
+impl Target {
+    /// A confidential call of `signature` with `args` on `to`, trusting the network as told.
+    pub(crate) fn confidential(
+        rpc: &str,
+        to: Address,
+        service_identity: Option<String>,
+        policy: Option<String>,
+        signature: &str,
+        args: Vec<String>,
+    ) -> Self {
+        Target {
+            rpc: rpc.to_owned(),
+            to,
+            confidential: true,
+            service_identity,
+            policy,
+            signature: signature.to_owned(),
+            args,
+        }
+    }
+
+    /// The same without sealing (public calls and token approvals).
+    pub(crate) fn plain(mut self) -> Self {
+        self.confidential = false;
+        self
+    }
+}
+
+impl CallArgs {
+    /// A signed query with the key of `key_file` (else `TXNCHAIN_KEY`), or, with `signed`
+    /// false, an unsigned call.
+    pub(crate) fn new(target: Target, signed: bool, key_file: Option<PathBuf>) -> Self {
+        CallArgs {
+            target,
+            from: None,
+            signed,
+            key_file,
+            block_range: 16,
+        }
+    }
+}
+
+impl SendArgs {
+    /// A transaction from the key of `key_file` (else `TXNCHAIN_KEY`), gas estimated.
+    pub(crate) fn new(target: Target, key_file: Option<PathBuf>) -> Self {
+        SendArgs {
+            target,
+            key_file,
+            gas: None,
+            value: U256::ZERO,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 /// `txnchain call`.
 #[derive(clap::Args)]
 pub(crate) struct CallArgs {
@@ -88,13 +143,30 @@ pub(crate) struct SendArgs {
     timeout: Duration,
 }
 
-struct Rpc {
+/// A JSON-RPC error answer, with its `data` (a revert's, possibly a sealed result).
+#[derive(Debug)]
+pub(crate) struct RpcFailure {
+    method: String,
+    message: String,
+    code: String,
+    data: Option<String>,
+}
+
+impl std::fmt::Display for RpcFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} ({})", self.method, self.message, self.code)
+    }
+}
+
+impl std::error::Error for RpcFailure {}
+
+pub(crate) struct Rpc {
     url: String,
     http: reqwest::Client,
 }
 
 impl Rpc {
-    fn new(url: &str) -> anyhow::Result<Self> {
+    pub(crate) fn new(url: &str) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(Rpc {
             url: url.trim_end_matches('/').to_string(),
@@ -104,7 +176,7 @@ impl Rpc {
         })
     }
 
-    async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
+    pub(crate) async fn call(&self, method: &str, params: Value) -> anyhow::Result<Value> {
         let r: Value = self
             .http
             .post(&self.url)
@@ -116,17 +188,19 @@ impl Rpc {
             .await
             .with_context(|| format!("{method}: not a JSON-RPC response"))?;
         if let Some(e) = r.get("error") {
-            bail!(
-                "{method}: {} ({})",
-                e["message"].as_str().unwrap_or("error"),
-                e["code"]
-            );
+            return Err(RpcFailure {
+                method: method.to_owned(),
+                message: e["message"].as_str().unwrap_or("error").to_owned(),
+                code: e["code"].to_string(),
+                data: e["data"].as_str().map(str::to_owned),
+            }
+            .into());
         }
         Ok(r["result"].clone())
     }
 }
 
-fn quantity(v: &Value) -> anyhow::Result<u64> {
+pub(crate) fn quantity(v: &Value) -> anyhow::Result<u64> {
     let s = v.as_str().context("expected a hex quantity")?;
     u64::from_str_radix(s.trim_start_matches("0x"), 16).context("bad hex quantity")
 }
@@ -235,9 +309,16 @@ fn print_result(f: &Function, result: &ExecutionResult) {
             _ => println!("output: 0x{}", hex::encode(&result.output)),
         }
     } else {
+        use alloy_sol_types::SolInterface;
         match alloy_sol_types::decode_revert_reason(&result.output) {
             Some(reason) => println!("revert: {reason}"),
-            None => println!("revert data: 0x{}", hex::encode(&result.output)),
+            None => {
+                match txnchain_pixie::abi::IPixieDex::IPixieDexErrors::abi_decode(&result.output) {
+                    // Pixie DEX's custom errors, by name and fields.
+                    Ok(e) => println!("revert: {e:?}"),
+                    Err(_) => println!("revert data: 0x{}", hex::encode(&result.output)),
+                }
+            }
         }
     }
     for log in &result.logs {
@@ -260,6 +341,18 @@ fn render(v: &DynSolValue) -> String {
         DynSolValue::String(s) => format!("{s:?}"),
         DynSolValue::Bytes(b) => format!("0x{}", hex::encode(b)),
         DynSolValue::FixedBytes(w, n) => format!("0x{}", hex::encode(&w[..*n])),
+        DynSolValue::Tuple(items) => {
+            format!(
+                "({})",
+                items.iter().map(render).collect::<Vec<_>>().join(", ")
+            )
+        }
+        DynSolValue::Array(items) | DynSolValue::FixedArray(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(render).collect::<Vec<_>>().join(", ")
+            )
+        }
         other => format!("{other:?}"),
     }
 }
@@ -318,6 +411,7 @@ pub(crate) async fn call(a: CallArgs) -> anyhow::Result<()> {
                 signer,
                 chain,
                 t.to,
+                U256::ZERO,
                 &data,
                 &sealed.envelope,
                 a.block_range,
@@ -338,11 +432,16 @@ pub(crate) async fn call(a: CallArgs) -> anyhow::Result<()> {
 
 /// `MAGIC ‖ 0x02 ‖ abi.encode(envelope, latest block, its hash, range, signature)`: the
 /// envelope wrapped in a query signed by `signer` over the plaintext call (value and gas 0).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the fields of the signed call, spelled out"
+)]
 async fn signed_query(
     rpc: &Rpc,
     signer: &alloy_signer_local::PrivateKeySigner,
     chain: u64,
     to: Address,
+    value: U256,
     plaintext: &[u8],
     envelope: &[u8],
     block_range: u64,
@@ -361,7 +460,7 @@ async fn signed_query(
     let call = QueriedCall {
         from: signer.address(),
         to,
-        value: U256::ZERO,
+        value,
         gas: 0,
         data: plaintext,
     };
@@ -392,6 +491,10 @@ pub(crate) async fn send(a: SendArgs) -> anyhow::Result<()> {
         &rpc.call("eth_getTransactionCount", json!([from, "pending"]))
             .await?,
     )?;
+    // The calldata estimated: for an envelope, a signed query around it (spec §5), so that
+    // the estimate runs as the sender, as the transaction will (unsigned, a call to a
+    // confidential contract runs as address zero).
+    let mut estimated: Option<Vec<u8>> = None;
     let (data, result_key): (Vec<u8>, Option<ResultKey>) = if t.confidential {
         let (pk, chain, epoch) = trusted_key(&rpc, t).await?;
         let s = seal(
@@ -405,6 +508,21 @@ pub(crate) async fn send(a: SendArgs) -> anyhow::Result<()> {
             },
             &plaintext,
         )?;
+        if a.gas.is_none() {
+            estimated = Some(
+                signed_query(
+                    &rpc,
+                    &signer,
+                    chain,
+                    t.to,
+                    a.value,
+                    &plaintext,
+                    &s.envelope,
+                    16,
+                )
+                .await?,
+            );
+        }
         (s.envelope, Some(s.result_key))
     } else {
         (plaintext, None)
@@ -413,13 +531,30 @@ pub(crate) async fn send(a: SendArgs) -> anyhow::Result<()> {
     let gas = match a.gas {
         Some(g) => g,
         None => {
-            let est = rpc
+            let est = match rpc
                 .call(
                     "eth_estimateGas",
-                    json!([{"from": from, "to": t.to, "data": Bytes::from(data.clone()),
+                    json!([{"from": from, "to": t.to,
+                            "data": Bytes::from(estimated.clone().unwrap_or_else(|| data.clone())),
                             "value": a.value, "nonce": format!("{nonce:#x}")}]),
                 )
-                .await?;
+                .await
+            {
+                Ok(est) => est,
+                Err(e) => {
+                    // A revert of an enveloped call answers a sealed result: open and show it.
+                    if let (Some(key), Some(failure)) =
+                        (&result_key, e.downcast_ref::<RpcFailure>())
+                        && let Some(data) = &failure.data
+                        && let Ok(sealed) = hex::decode(data.trim_start_matches("0x"))
+                        && let Ok(result) = open_result(key, &sealed)
+                    {
+                        print_result(&f, &result);
+                        bail!("the transaction would revert (nothing was sent)");
+                    }
+                    return Err(e);
+                }
+            };
             quantity(&est)?.saturating_mul(6) / 5
         }
     };

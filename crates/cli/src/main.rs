@@ -3,6 +3,7 @@
 mod attest;
 mod bench;
 mod confidential;
+mod dex;
 mod duration;
 mod ledger;
 mod receipt;
@@ -58,6 +59,8 @@ enum Command {
     /// Audit a node's ledger: rebuild the ledger tree from its blocks and receipts and check
     /// every header, extraData and signed root against the trusted service identity.
     Ledger(ledger::LedgerArgs),
+    /// Pixie DEX: deposit, place and cancel sealed orders, read your orders, fills and balances.
+    Dex(dex::DexArgs),
 }
 
 #[derive(clap::Args)]
@@ -446,6 +449,7 @@ fn main() -> anyhow::Result<()> {
             Command::Send(args) => confidential::send(args).await,
             Command::Receipt(args) => std::process::exit(receipt::run(args).await),
             Command::Ledger(args) => std::process::exit(ledger::run(args).await),
+            Command::Dex(args) => dex::run(args).await,
         }
     })
 }

@@ -311,11 +311,9 @@ impl Native {
                 // `false` from a token that does not revert.
                 outcome.result.result = InstructionResult::Revert;
                 outcome.result.output = Bytes::new();
-            } else if !outcome.result.result.is_revert() {
-                // A halt inside the token: the exchange's call reverts, all its gas used.
-                outcome.result.result = InstructionResult::Revert;
-                outcome.result.output = Bytes::new();
             }
+            // A revert keeps the token's reason; a halt (out of gas above all) stays a halt,
+            // so that gas estimation knows to try more gas.
         }
     }
 }

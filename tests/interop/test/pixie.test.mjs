@@ -8,8 +8,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { encodeFunctionData, toHex } from 'viem';
-import { startNode } from '../lib/node.mjs';
-import { viemClients, loadArtifact, waitFor, CHAIN_ID } from '../lib/util.mjs';
+import { execFile } from 'node:child_process';
+import { startNode, txnchainBin } from '../lib/node.mjs';
+import { viemClients, loadArtifact, waitFor, devPrivateKey, CHAIN_ID } from '../lib/util.mjs';
+import { bytesToHex } from '../../../sdk/js/src/index.mjs';
 import { attestedServiceIdentity } from '../../../sdk/js/src/index.mjs';
 import { confidential } from '../../../sdk/js/src/viem.mjs';
 import { pixieTrader } from '../../../sdk/js/src/pixie.mjs';
@@ -180,5 +182,48 @@ describe('Pixie DEX', () => {
     await t.cancelNonce(9n);
     assert.equal(await t.nonceUsed(9n), true);
     assert.equal((await t.markets()).length, 1);
+  });
+
+  it('the CLI: txnchain dex deposit, order, orders, balance, fills, clearings, with the key in the environment', async () => {
+    const pinned = typeof identity === 'string' ? identity : bytesToHex(identity);
+    const dexCli = (args, i) => new Promise((resolve) => {
+      const env = { ...process.env };
+      delete env.TXNCHAIN_KEY;
+      if (i !== undefined) env.TXNCHAIN_KEY = devPrivateKey(i);
+      execFile(txnchainBin(), ['dex', ...args, '--rpc', node.url], { timeout: 60_000, env },
+        (err, stdout, stderr) => resolve({ code: err ? err.code ?? 1 : 0, stdout, stderr }));
+    });
+    const trust = ['--service-identity', pinned];
+    const ok = async (args, i) => {
+      const r = await dexCli(args, i);
+      assert.equal(r.code, 0, `txnchain dex ${args.join(' ')}: ${r.stderr}\n${r.stdout}`);
+      return r.stdout;
+    };
+    assert.match(await ok(['markets']), /return: \[\(1, 0x7e7e7E0000000000000000000000000000000018, 0x4020000000000000000000000000000000000402, 1000000000000000, 10, 0,/);
+    await ok(['deposit', ...trust, TUSD, '1000000'], 7);
+    await ok(['deposit', ...trust, TETH, '5000000000000000'], 8);
+    const placed = await ok(['order', ...trust, '--buy', '--price', '100', '--lots', '5', '--nonce', '1'], 7);
+    const id = placed.match(/return: (0x[0-9a-f]{64})/)?.[1];
+    assert.ok(id, placed);
+    assert.match(await ok(['orders', ...trust], 7), new RegExp(`return: \\[\\(${id}, `));
+    assert.match(await ok(['balance', ...trust, TUSD], 7), /return: \(995000, 5000\)/);
+    // Another trader sees none of it.
+    assert.match(await ok(['orders', ...trust], 8), /return: \[\]/);
+    // A refusal is named, and nothing is sent.
+    const refused = await dexCli(['order', ...trust, '--buy', '--price', '100', '--lots', '5000000', '--nonce', '2'], 7);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stdout, /revert: InsufficientBalance/);
+    assert.match(refused.stderr, /nothing was sent/);
+    await ok(['order', ...trust, '--sell', '--price', '100', '--lots', '5', '--nonce', '1'], 8);
+    const fills = await waitFor(async () => {
+      const out = await ok(['fills', ...trust], 7);
+      return /return: \[\(/.test(out) ? out : null;
+    }, { timeoutMs: 15_000, what: 'the CLI trader\'s fill' });
+    assert.match(fills, new RegExp(`, ${id}, true, 100, 5, 5000000000000000, 5000, 0\\)\\]`));
+    assert.match(await ok(['clearings', '--market', '1']), /, 100, 5, 5000000000000000\)\]/);
+    // Without a key: a clear error, not a panic.
+    const keyless = await dexCli(['order', ...trust, '--buy', '--price', '1', '--lots', '1']);
+    assert.notEqual(keyless.code, 0);
+    assert.match(keyless.stderr, /the trader's key is required/);
   });
 });
