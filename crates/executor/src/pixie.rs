@@ -318,42 +318,66 @@ impl Native {
     }
 }
 
+/// The exchange's slots read through `read` (committed state, or a block's database outside
+/// the journal); writes are refused. Keeps the first read error to hand back as is.
+struct ReadOnly<F> {
+    read: F,
+    error: Option<ExecError>,
+}
+
+impl<F: FnMut(U256) -> Result<U256, ExecError>> Slots for ReadOnly<F> {
+    fn load(&mut self, slot: alloy_primitives::B256) -> Result<alloy_primitives::B256, StoreError> {
+        match (self.read)(U256::from_be_bytes(slot.0)) {
+            Ok(v) => Ok(alloy_primitives::B256::from(v.to_be_bytes())),
+            Err(e) => {
+                let message = e.to_string();
+                self.error = Some(e);
+                Err(StoreError(message))
+            }
+        }
+    }
+
+    fn store(
+        &mut self,
+        _: alloy_primitives::B256,
+        _: alloy_primitives::B256,
+    ) -> Result<(), StoreError> {
+        Err(StoreError("read only".into()))
+    }
+}
+
+/// Runs `f` on the exchange read through `read`, turning its errors back into the state's.
+fn read_exchange<F, T>(
+    chain_id: u64,
+    read: F,
+    f: impl FnOnce(&mut Exchange<ReadOnly<F>>) -> Result<T, txnchain_pixie::PixieError>,
+) -> Result<T, ExecError>
+where
+    F: FnMut(U256) -> Result<U256, ExecError>,
+{
+    let mut ex = Exchange::new(config(chain_id), ReadOnly { read, error: None });
+    match f(&mut ex) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(ex
+            .into_slots()
+            .error
+            .unwrap_or_else(|| ExecError::Evm(e.to_string()))),
+    }
+}
+
 /// The earliest block timestamp that closes the exchange's open batch, read from committed
 /// state; `None` while no batch holds an order (or the chain has no exchange). A block builder
 /// that cuts blocks only on demand cuts one then, empty if need be.
+#[expect(
+    clippy::redundant_closure_for_method_calls,
+    reason = "the method path is not general enough over the closure's lifetime"
+)]
 pub fn batch_closes_at(state: &impl StateSource, chain_id: u64) -> Result<Option<u64>, ExecError> {
-    struct Read<'a, S>(&'a S, Option<ExecError>);
-    impl<S: StateSource> Slots for Read<'_, S> {
-        fn load(
-            &mut self,
-            slot: alloy_primitives::B256,
-        ) -> Result<alloy_primitives::B256, StoreError> {
-            match self.0.storage(PIXIE, U256::from_be_bytes(slot.0)) {
-                Ok(v) => Ok(alloy_primitives::B256::from(v.to_be_bytes())),
-                Err(e) => {
-                    let message = e.to_string();
-                    self.1 = Some(e);
-                    Err(StoreError(message))
-                }
-            }
-        }
-
-        fn store(
-            &mut self,
-            _: alloy_primitives::B256,
-            _: alloy_primitives::B256,
-        ) -> Result<(), StoreError> {
-            Err(StoreError("read only".into()))
-        }
-    }
-    let mut ex = Exchange::new(config(chain_id), Read(state, None));
-    match ex.batch_closes_at() {
-        Ok(at) => Ok(at),
-        Err(e) => Err(ex
-            .into_slots()
-            .1
-            .unwrap_or_else(|| ExecError::Evm(e.to_string()))),
-    }
+    read_exchange(
+        chain_id,
+        |slot| state.storage(PIXIE, slot),
+        |ex| ex.batch_closes_at(),
+    )
 }
 
 /// Whether the exchange's open batch closes at the end of a block at `timestamp` (read from
@@ -363,36 +387,9 @@ pub fn batch_due(
     chain_id: u64,
     timestamp: u64,
 ) -> Result<bool, ExecError> {
-    struct Read<'a, D>(&'a mut D, Option<ExecError>);
-    impl<D: revm::Database<Error = ExecError>> Slots for Read<'_, D> {
-        fn load(
-            &mut self,
-            slot: alloy_primitives::B256,
-        ) -> Result<alloy_primitives::B256, StoreError> {
-            match self.0.storage(PIXIE, U256::from_be_bytes(slot.0)) {
-                Ok(v) => Ok(alloy_primitives::B256::from(v.to_be_bytes())),
-                Err(e) => {
-                    let message = e.to_string();
-                    self.1 = Some(e);
-                    Err(StoreError(message))
-                }
-            }
-        }
-
-        fn store(
-            &mut self,
-            _: alloy_primitives::B256,
-            _: alloy_primitives::B256,
-        ) -> Result<(), StoreError> {
-            Err(StoreError("read only".into()))
-        }
-    }
-    let mut ex = Exchange::new(config(chain_id), Read(state, None));
-    match ex.batch_due(timestamp) {
-        Ok(due) => Ok(due),
-        Err(e) => Err(ex
-            .into_slots()
-            .1
-            .unwrap_or_else(|| ExecError::Evm(e.to_string()))),
-    }
+    read_exchange(
+        chain_id,
+        |slot| state.storage(PIXIE, slot),
+        |ex| ex.batch_due(timestamp),
+    )
 }
