@@ -21,6 +21,7 @@ const QUOTE_FUNDS: u128 = 2_000_000;
 enum Op {
     Place {
         trader: usize,
+        market: u32,
         buy: bool,
         price: u64,
         lots: u64,
@@ -43,10 +44,10 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (0..TRADERS, any::<bool>(), 95u64..=105, 1u64..=40, prop::bool::weighted(0.15),
+        6 => (0..TRADERS, 1u32..=2, any::<bool>(), 95u64..=105, 1u64..=40, prop::bool::weighted(0.15),
               prop::option::weighted(0.2, 1u64..=6))
-            .prop_map(|(trader, buy, price, lots, ioc, lifetime)| Op::Place {
-                trader, buy, price, lots, ioc, lifetime,
+            .prop_map(|(trader, market, buy, price, lots, ioc, lifetime)| Op::Place {
+                trader, market, buy, price, lots, ioc, lifetime,
             }),
         1 => (0..TRADERS, 0usize..8).prop_map(|(trader, pick)| Op::Cancel { trader, pick }),
         1 => (0..TRADERS, any::<bool>(), 1u128..=300_000)
@@ -95,8 +96,21 @@ impl Run {
     fn new(fee_bps: u16) -> Self {
         let traders: Vec<_> = (1..=u8::try_from(TRADERS).unwrap()).map(trader).collect();
         let mut ex = exchange(fee_bps);
+        // A second market on the same quote token, with its own grid, fee and fee recipient:
+        // one close clears both, and a trader's quote serves orders in both.
+        ex.list_market(txnchain_pixie::Market {
+            id: 2,
+            base: BASE2,
+            quote: QUOTE,
+            lot_size: 500,
+            tick_size: 7,
+            fee_bps: 50,
+            fee_recipient: FEES2,
+        })
+        .unwrap();
         for t in &traders {
             fund(&mut ex, t, BASE_FUNDS, QUOTE_FUNDS);
+            ex.deposit(t.address(), BASE2, BASE_FUNDS).unwrap();
         }
         Self {
             ex,
@@ -109,6 +123,7 @@ impl Run {
     fn every_party(&self) -> Vec<Address> {
         let mut all: Vec<Address> = self.traders.iter().map(PrivateKeySigner::address).collect();
         all.push(FEES);
+        all.push(FEES2);
         all
     }
 
@@ -117,6 +132,7 @@ impl Run {
         match *op {
             Op::Place {
                 trader,
+                market,
                 buy,
                 price,
                 lots,
@@ -126,6 +142,7 @@ impl Run {
                 self.nonce += 1;
                 let signer = &self.traders[trader];
                 let order = Order {
+                    market,
                     immediateOrCancel: ioc,
                     expiry: lifetime.map_or(u64::MAX, |l| self.now + l),
                     ..order(signer, buy, price, lots, self.nonce)
@@ -186,7 +203,7 @@ impl Run {
         outcome: &txnchain_pixie::BatchOutcome,
     ) -> Result<(), TestCaseError> {
         // Value is conserved: the exchange holds what it held.
-        for token in [BASE, QUOTE] {
+        for token in [BASE, BASE2, QUOTE] {
             prop_assert_eq!(self.ex.total(token), before.total(token));
         }
         let parties = self.every_party();
@@ -195,73 +212,86 @@ impl Run {
             .flat_map(|&p| before.open_orders(p))
             .filter(|o| o.order.expiry >= outcome.closed_at)
             .collect();
-        let best = best_volume(&book);
-        match outcome.cleared.as_slice() {
-            [] => prop_assert_eq!(best, 0),
-            [clearing] => {
-                prop_assert_eq!(clearing.lots, best, "not the maximum volume");
-                let recorded = self.ex.clearings(1);
-                let last = recorded.last().unwrap();
-                prop_assert_eq!(
-                    (
-                        last.batch,
-                        last.closed_at,
-                        last.price,
-                        last.lots,
-                        last.base_volume
-                    ),
-                    (
-                        outcome.batch,
-                        outcome.closed_at,
-                        clearing.price,
-                        clearing.lots,
-                        clearing.base_volume
-                    )
-                );
-                prop_assert!(recorded.len() <= 256);
-                let mut bought = 0u128;
-                let mut sold = 0u128;
-                let mut expected: BTreeMap<(Address, Address), i128> = BTreeMap::new();
-                for fill in &clearing.fills {
-                    prop_assert_eq!(fill.price, clearing.price);
-                    let order = before.order(&fill.order).unwrap();
-                    prop_assert!(fill.lots >= 1 && fill.lots <= order.remaining);
-                    let base = i128::try_from(fill.base).unwrap();
-                    let quote = i128::try_from(fill.quote).unwrap();
-                    let fee = i128::try_from(fill.fee).unwrap();
-                    match fill.side {
-                        Side::Buy => {
-                            prop_assert!(fill.price <= order.order.price);
-                            bought += u128::from(fill.lots);
-                            *expected.entry((fill.trader, BASE)).or_default() += base;
-                            *expected.entry((fill.trader, QUOTE)).or_default() -= quote + fee;
-                        }
-                        Side::Sell => {
-                            prop_assert!(fill.price >= order.order.price);
-                            sold += u128::from(fill.lots);
-                            *expected.entry((fill.trader, BASE)).or_default() -= base;
-                            *expected.entry((fill.trader, QUOTE)).or_default() += quote - fee;
-                        }
+        let mut expected: BTreeMap<(Address, Address), i128> = BTreeMap::new();
+        for market in [1u32, 2] {
+            let (base_token, fees_to) = if market == 1 {
+                (BASE, FEES)
+            } else {
+                (BASE2, FEES2)
+            };
+            let market_book: Vec<OpenOrder> = book
+                .iter()
+                .filter(|o| o.order.market == market)
+                .cloned()
+                .collect();
+            let best = best_volume(&market_book);
+            let Some(clearing) = outcome.cleared.iter().find(|c| c.market == market) else {
+                prop_assert_eq!(best, 0, "market {} crossed but did not clear", market);
+                continue;
+            };
+            prop_assert_eq!(clearing.lots, best, "not the maximum volume");
+            let recorded = self.ex.clearings(market);
+            let last = recorded.last().unwrap();
+            prop_assert_eq!(
+                (
+                    last.batch,
+                    last.closed_at,
+                    last.price,
+                    last.lots,
+                    last.base_volume
+                ),
+                (
+                    outcome.batch,
+                    outcome.closed_at,
+                    clearing.price,
+                    clearing.lots,
+                    clearing.base_volume
+                )
+            );
+            prop_assert!(recorded.len() <= 256);
+            let mut bought = 0u128;
+            let mut sold = 0u128;
+            for fill in &clearing.fills {
+                prop_assert_eq!(fill.price, clearing.price);
+                prop_assert_eq!(fill.market, market);
+                let order = before.order(&fill.order).unwrap();
+                prop_assert_eq!(order.order.market, market);
+                prop_assert!(fill.lots >= 1 && fill.lots <= order.remaining);
+                let base = i128::try_from(fill.base).unwrap();
+                let quote = i128::try_from(fill.quote).unwrap();
+                let fee = i128::try_from(fill.fee).unwrap();
+                match fill.side {
+                    Side::Buy => {
+                        prop_assert!(fill.price <= order.order.price);
+                        bought += u128::from(fill.lots);
+                        *expected.entry((fill.trader, base_token)).or_default() += base;
+                        *expected.entry((fill.trader, QUOTE)).or_default() -= quote + fee;
                     }
-                    *expected.entry((FEES, QUOTE)).or_default() += fee;
-                }
-                prop_assert_eq!(bought, clearing.lots);
-                prop_assert_eq!(sold, clearing.lots);
-                // Every party's holdings moved by its fills and nothing else.
-                for &p in &parties {
-                    for token in [BASE, QUOTE] {
-                        let moved = holdings(&self.ex, p, token) - holdings(before, p, token);
-                        prop_assert_eq!(
-                            moved,
-                            expected.get(&(p, token)).copied().unwrap_or(0),
-                            "holdings of {} in {}",
-                            p,
-                            token
-                        );
+                    Side::Sell => {
+                        prop_assert!(fill.price >= order.order.price);
+                        sold += u128::from(fill.lots);
+                        *expected.entry((fill.trader, base_token)).or_default() -= base;
+                        *expected.entry((fill.trader, QUOTE)).or_default() += quote - fee;
                     }
                 }
+                *expected.entry((fees_to, QUOTE)).or_default() += fee;
             }
-            more => prop_assert!(false, "one market, {} clearings", more.len()),
+            prop_assert_eq!(bought, clearing.lots);
+            prop_assert_eq!(sold, clearing.lots);
+        }
+        prop_assert!(outcome.cleared.len() <= 2);
+        // Every party's holdings moved by its fills and fees, and nothing else.
+        for &p in &parties {
+            for token in [BASE, BASE2, QUOTE] {
+                let moved = holdings(&self.ex, p, token) - holdings(before, p, token);
+                prop_assert_eq!(
+                    moved,
+                    expected.get(&(p, token)).copied().unwrap_or(0),
+                    "holdings of {} in {}",
+                    p,
+                    token
+                );
+            }
         }
         // Nothing expired or immediate-or-cancel is left, and the book no longer crosses.
         let after: Vec<OpenOrder> = parties
@@ -270,7 +300,14 @@ impl Run {
             .collect();
         prop_assert!(after.iter().all(|o| !o.order.immediateOrCancel));
         prop_assert!(after.iter().all(|o| o.order.expiry >= outcome.closed_at));
-        prop_assert_eq!(best_volume(&after), 0, "the book still crosses");
+        for market in [1u32, 2] {
+            let left: Vec<OpenOrder> = after
+                .iter()
+                .filter(|o| o.order.market == market)
+                .cloned()
+                .collect();
+            prop_assert_eq!(best_volume(&left), 0, "market {} still crosses", market);
+        }
         Ok(())
     }
 }
@@ -295,7 +332,7 @@ proptest! {
             }
         }
         for p in run.every_party() {
-            for token in [BASE, QUOTE] {
+            for token in [BASE, BASE2, QUOTE] {
                 prop_assert_eq!(run.ex.balance(p, token).locked, 0);
             }
         }

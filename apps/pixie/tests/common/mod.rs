@@ -17,6 +17,9 @@ pub const EXCHANGE: Address = Address::new([0x0c; 20]);
 pub const BASE: Address = Address::new([0xbb; 20]);
 pub const QUOTE: Address = Address::new([0xcc; 20]);
 pub const FEES: Address = Address::new([0xfe; 20]);
+/// Market 2's base token and fee recipient (the property tests' second market).
+pub const BASE2: Address = Address::new([0xb2; 20]);
+pub const FEES2: Address = Address::new([0xf2; 20]);
 /// Base units per lot.
 pub const LOT: u128 = 1_000;
 /// Quote units per lot per tick.
@@ -35,6 +38,7 @@ pub fn trader(n: u8) -> PrivateKeySigner {
 pub fn parties() -> Vec<Address> {
     let mut all: Vec<Address> = (1..=9).map(|n| trader(n).address()).collect();
     all.push(FEES);
+    all.push(FEES2);
     all
 }
 
