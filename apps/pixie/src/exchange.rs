@@ -191,6 +191,23 @@ struct Stored {
     trader_pos: u32,
 }
 
+impl Stored {
+    /// Its place in `list`.
+    fn position(&self, list: List) -> u32 {
+        match list {
+            List::Market(_) => self.market_pos,
+            List::Trader(_) => self.trader_pos,
+        }
+    }
+
+    fn set_position(&mut self, list: List, pos: u32) {
+        match list {
+            List::Market(_) => self.market_pos = pos,
+            List::Trader(_) => self.trader_pos = pos,
+        }
+    }
+}
+
 const BUY: u8 = 1;
 const IOC: u8 = 2;
 const OPEN: u8 = 4;
@@ -451,6 +468,12 @@ impl<S: Slots> Exchange<S> {
         Ok(())
     }
 
+    /// An order a list names, which must be open.
+    fn load_listed(&mut self, id: B256) -> Result<Stored, PixieError> {
+        self.load_stored(id)?
+            .ok_or(PixieError::Corrupt("a listed order is not open"))
+    }
+
     /// One open order.
     pub fn order(&mut self, id: &B256) -> Result<Option<OpenOrder>, PixieError> {
         Ok(self.load_stored(*id)?.map(|s| s.open))
@@ -468,9 +491,7 @@ impl<S: Slots> Exchange<S> {
     fn open_in(&mut self, list: List) -> Result<Vec<OpenOrder>, PixieError> {
         let mut orders = Vec::new();
         for id in self.list_ids(list)? {
-            let stored = self
-                .load_stored(id)?
-                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
+            let stored = self.load_listed(id)?;
             orders.push(stored.open);
         }
         orders.sort_by_key(|o| o.id);
@@ -855,9 +876,7 @@ impl<S: Slots> Exchange<S> {
     /// that an order signed with it can never be placed.
     pub fn cancel_nonce(&mut self, trader: Address, nonce: u64) -> Result<NonceCancel, PixieError> {
         for id in self.list_ids(List::Trader(trader))? {
-            let stored = self
-                .load_stored(id)?
-                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
+            let stored = self.load_listed(id)?;
             if stored.open.order.nonce == nonce {
                 self.remove_order(stored)?;
                 return Ok(NonceCancel::Cancelled(id));
@@ -1122,19 +1141,13 @@ impl<S: Slots> Exchange<S> {
     fn remove_order(&mut self, stored: Stored) -> Result<(), PixieError> {
         let open = &stored.open;
         let trader = open.order.trader;
-        if let Some(moved) = self.list_remove(List::Market(open.order.market), stored.market_pos)? {
-            let mut other = self
-                .load_stored(moved)?
-                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
-            other.market_pos = stored.market_pos;
-            self.write_stored(&other)?;
-        }
-        if let Some(moved) = self.list_remove(List::Trader(trader), stored.trader_pos)? {
-            let mut other = self
-                .load_stored(moved)?
-                .ok_or(PixieError::Corrupt("a listed order is not open"))?;
-            other.trader_pos = stored.trader_pos;
-            self.write_stored(&other)?;
+        for list in [List::Market(open.order.market), List::Trader(trader)] {
+            let pos = stored.position(list);
+            if let Some(moved) = self.list_remove(list, pos)? {
+                let mut other = self.load_listed(moved)?;
+                other.set_position(list, pos);
+                self.write_stored(&other)?;
+            }
         }
         self.delete_stored(open.id)?;
         if open.locked > 0 {

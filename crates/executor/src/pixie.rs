@@ -16,7 +16,7 @@
 //!
 //! `DELEGATECALL` / `CALLCODE` to the exchange and calls that carry value revert.
 
-use alloy_primitives::{Address, Bytes, U256, address, keccak256};
+use alloy_primitives::{Address, Bytes, U256, address};
 use alloy_sol_types::SolCall;
 use revm::context::{Block, Cfg, ContextTr, JournalTr};
 use revm::context_interface::journaled_state::JournalCheckpoint;
@@ -42,9 +42,9 @@ pub const STORE_GAS: u64 = 5_000;
 /// Seconds a batch stays open.
 pub const BATCH_INTERVAL: u64 = 1;
 
-/// The calldata of the end-of-block system call (`keccak256("endOfBlock()")[..4]`).
+/// The calldata of the end-of-block system call (`endOfBlock()`'s selector).
 pub fn end_of_block_calldata() -> Bytes {
-    Bytes::copy_from_slice(&keccak256(b"endOfBlock()")[..4])
+    Bytes::from_static(&endOfBlockCall::SELECTOR)
 }
 
 /// The exchange's configuration on chain `chain_id`.
@@ -58,6 +58,7 @@ pub fn config(chain_id: u64) -> Config {
 }
 
 alloy_sol_types::sol! {
+    function endOfBlock() external;
     function transfer(address to, uint256 amount) external returns (bool);
     function transferFrom(address from, address to, uint256 amount) external returns (bool);
 }
@@ -122,6 +123,51 @@ fn spent(gas_limit: u64) -> Gas {
     gas
 }
 
+/// The token, calldata and code of the transfer a deposit or withdrawal needs; the result to
+/// end the exchange's call with when there is none to make (a permit, which needs a second
+/// token call and is not run yet; a token without code, whose "transfer" would move nothing;
+/// a failed account load).
+type TokenCall = (
+    Address,
+    Vec<u8>,
+    (alloy_primitives::B256, revm::bytecode::Bytecode),
+);
+
+fn token_call<J: JournalTr>(
+    journal: &mut J,
+    token_move: TokenMove,
+) -> Result<TokenCall, InstructionResult> {
+    let (token, call) = match token_move {
+        TokenMove::Pull {
+            token,
+            from,
+            amount,
+            permit: None,
+        } => (
+            token,
+            transferFromCall {
+                from,
+                to: PIXIE,
+                amount,
+            }
+            .abi_encode(),
+        ),
+        TokenMove::Push { token, to, amount } => (token, transferCall { to, amount }.abi_encode()),
+        TokenMove::Pull {
+            permit: Some(_), ..
+        } => return Err(InstructionResult::Revert),
+    };
+    let account = journal
+        .load_account_with_code(token)
+        .map_err(|_| InstructionResult::FatalExternalError)?;
+    let info = &account.data.info;
+    let code = info.code.clone().unwrap_or_default();
+    if code.is_empty() {
+        return Err(InstructionResult::Revert);
+    }
+    Ok((token, call, (info.code_hash, code)))
+}
+
 impl Native {
     pub(crate) fn reset(&mut self) {
         self.pending.clear();
@@ -149,7 +195,8 @@ impl Native {
         let calldata = inputs.input.bytes(context);
         let chain_id = context.cfg().chain_id();
         let now = context.block().timestamp().saturating_to::<u64>();
-        let system = inputs.caller == SYSTEM_ADDRESS && calldata == end_of_block_calldata();
+        let system =
+            inputs.caller == SYSTEM_ADDRESS && calldata.as_ref() == endOfBlockCall::SELECTOR;
         let journal = context.journal_mut();
         if journal.load_account(PIXIE).is_err() {
             return Some(outcome(
@@ -208,72 +255,28 @@ impl Native {
                 ));
             }
         };
-        let (token, call) = match done.token_move {
-            None => {
-                journal.checkpoint_commit();
-                return Some(outcome(
-                    InstructionResult::Return,
-                    done.output.into(),
-                    gas,
-                    inputs,
-                ));
-            }
-            Some(TokenMove::Pull {
-                token,
-                from,
-                amount,
-                permit: None,
-            }) => (
-                token,
-                transferFromCall {
-                    from,
-                    to: PIXIE,
-                    amount,
-                }
-                .abi_encode(),
-            ),
-            Some(TokenMove::Push { token, to, amount }) => {
-                (token, transferCall { to, amount }.abi_encode())
-            }
-            // A permit needs a second token call before the pull; not run yet (docs/pixie.md).
-            Some(TokenMove::Pull {
-                permit: Some(_), ..
-            }) => {
-                journal.checkpoint_revert(checkpoint);
-                return Some(outcome(
-                    InstructionResult::Revert,
-                    Bytes::new(),
-                    gas,
-                    inputs,
-                ));
-            }
-        };
-        // The token must be a contract: a transfer "to" an address without code would succeed
-        // and move nothing.
-        let code = match journal.load_account_with_code(token) {
-            Ok(account) => {
-                let info = &account.data.info;
-                (info.code_hash, info.code.clone().unwrap_or_default())
-            }
-            Err(_) => {
-                journal.checkpoint_revert(checkpoint);
-                return Some(outcome(
-                    InstructionResult::FatalExternalError,
-                    Bytes::new(),
-                    spent(gas_limit),
-                    inputs,
-                ));
-            }
-        };
-        if code.1.is_empty() {
-            journal.checkpoint_revert(checkpoint);
+        let Some(token_move) = done.token_move else {
+            journal.checkpoint_commit();
             return Some(outcome(
-                InstructionResult::Revert,
-                Bytes::new(),
+                InstructionResult::Return,
+                done.output.into(),
                 gas,
                 inputs,
             ));
-        }
+        };
+        let transfer = match token_call(journal, token_move) {
+            Ok(transfer) => transfer,
+            Err(result) => {
+                journal.checkpoint_revert(checkpoint);
+                let gas = if result == InstructionResult::Revert {
+                    gas
+                } else {
+                    spent(gas_limit)
+                };
+                return Some(outcome(result, Bytes::new(), gas, inputs));
+            }
+        };
+        let (token, call, code) = transfer;
         self.pending.push(checkpoint);
         inputs.gas_limit = gas.remaining();
         inputs.caller = PIXIE;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_primitives::{Address, B256, Bytes, TxKind, U256, address};
+use alloy_primitives::{Address, Bytes, TxKind, U256, address};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolInterface};
@@ -445,5 +445,4 @@ fn a_failed_token_transfer_or_a_refusal_changes_nothing() {
             needed: 1
         })
     );
-    let _ = B256::ZERO;
 }
